@@ -1,0 +1,3 @@
+from horizonscan.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Analysis stage: one structured LLM call per article, then the evidence check."""

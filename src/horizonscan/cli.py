@@ -1,0 +1,254 @@
+"""Command line: parse, call, print. The work itself lives in the stage packages.
+
+Exit codes: 0 all inputs done; 1 some inputs failed or were skipped (one line each says why);
+2 usage error; 3 configuration error (provider, key, model, config file); 4 a budget stopped the
+batch early; 130 interrupted (work done so far is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from horizonscan import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+app = typer.Typer(
+    help="horizonscan: turn articles in any language into English foresight pages "
+    "(summary, keywords, themes, signals, behaviors, technologies, issues).",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+err = Console(stderr=True)
+
+DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite file [env HORIZONSCAN_DB; default ./horizonscan.db]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def _settings(**overrides: Any) -> Any:
+    from horizonscan.config import ConfigError, load_settings
+
+    try:
+        settings, _ = load_settings(overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from exc
+    return settings
+
+
+def _open_store(db: Path) -> Any:
+    from horizonscan.store import Store
+
+    try:
+        return Store.open(db)
+    except Exception as exc:  # a corrupt file or an unwritable folder: say which
+        raise _fail(f"cannot open the database {db}: {exc}", EXIT_CONFIG) from exc
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"horizonscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Horizon scanning for futurists, strategy teams and tech-watch analysts."""
+
+
+@app.command()
+def analyze(
+    inputs: Annotated[list[str] | None, typer.Argument(
+        help="Files (.txt .md .html .htm .pdf), folders, or http(s) URLs.", show_default=False)] = None,
+    llm: Annotated[str | None, typer.Option(
+        "--llm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | auto [env HORIZONSCAN_LLM]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    origin: Annotated[str | None, typer.Option(
+        "--origin", help="Where the links came from: LABEL or LABEL=URL (shown in each page's title line).")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-j", help="Articles analyzed at once [default 8 hosted, 1 local].")] = None,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="Max LLM requests per minute.")] = None,
+    tpm: Annotated[float | None, typer.Option("--tpm", help="Max LLM tokens per minute.")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Stop starting calls past this many USD.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Stop starting calls past this many tokens.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Redo the articles that failed before.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Analyze inputs flagged as too short, paywall or error page.")] = False,
+    allow_private_network: Annotated[bool, typer.Option(
+        "--allow-private-network", help="Allow URLs that resolve to private/loopback addresses.")] = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyze articles into English foresight pages (one LLM call per article)."""
+    from horizonscan.llm.base import ConfigurationError
+    from horizonscan.models import Origin
+    from horizonscan.pipeline import run_batch
+    from horizonscan.sources.inputs import expand_inputs
+
+    settings = _settings(llm=llm, out=out, db=db, concurrency=concurrency, rpm=rpm, tpm=tpm,
+                         max_cost=max_cost, max_tokens=max_tokens,
+                         allow_private_network=allow_private_network or None)
+    args = list(inputs or [])
+    if not args and not retry_failed:
+        raise _fail("give at least one file, folder or URL (or --retry-failed)", EXIT_USAGE)
+    try:
+        origin_obj = Origin.parse(origin) if origin else None
+    except ValueError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from exc
+    store = _open_store(settings.db)
+    items = expand_inputs(args)
+    if retry_failed:
+        known = {i.source for i in items}
+        items += [i for i in expand_inputs(store.failed_sources()) if i.source not in known]
+        if not items:
+            err.print("Nothing to retry: no failed articles.")
+            raise typer.Exit(EXIT_OK)
+    try:
+        summary = asyncio.run(run_batch(store, settings, items, origin=origin_obj, force=force,
+                                        show_progress=not as_json and sys.stderr.isatty(),
+                                        log=lambda m: err.print(m, highlight=False)))
+    except ConfigurationError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from exc
+    except KeyboardInterrupt:
+        err.print("Interrupted: finished articles are saved; run the same command again to continue.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps({"summary": summary.as_dict(),
+                          "results": [r.model_dump() for r in summary.results]}, ensure_ascii=False, indent=2))
+    else:
+        for r in summary.results:
+            if r.status in ("failed", "skipped"):
+                err.print(f"[red]{r.status.upper()}[/red] {r.source}: {r.error}", highlight=False)
+        s = summary.as_dict()
+        err.print(
+            f"{s['analyzed']} analyzed, {s['reused']} reused, {s['failed']} failed, {s['skipped']} skipped"
+            + (f", {s['not_started']} not started" if s["not_started"] else "")
+            + f" in {s['seconds']:.1f}s; {s['llm_calls']} LLM calls, "
+            f"{s['input_tokens']}+{s['output_tokens']} tokens, ${s['cost_usd']:.4f}."
+            + (f" Pages: {Path(str(s['index'])).parent}/" if s["index"] else ""),
+            highlight=False,
+        )
+        if summary.stopped:
+            err.print(f"[yellow]Stopped early:[/yellow] {summary.stopped}. Raise the limit and run again "
+                      "to continue; nothing done is lost.", highlight=False)
+    if summary.stopped:
+        raise typer.Exit(EXIT_BUDGET)
+    if summary.count("failed") or summary.count("skipped"):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def usage(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """LLM calls, tokens and estimated cost, by model."""
+    settings = _settings(db=db)
+    store = _open_store(settings.db)
+    rows = store.usage()
+    store.close()
+    if as_json:
+        print(json.dumps({"models": rows, "total": _totals(rows)}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("provider", "model", "calls", "ok", "failed", "tokens in", "tokens out", "cost USD", "avg s")
+    for r in [*rows, {"provider": "total", "model": "", **_totals(rows)}]:
+        table.add_row(r["provider"], r["model"], str(r["calls"]), str(r["ok"]), str(r["failed"]),
+                      str(r["input_tokens"]), str(r["output_tokens"]), f"{r['cost_usd']:.4f}",
+                      f"{r.get('avg_latency_s', 0):.2f}")
+    Console().print(table)
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("calls", "ok", "failed", "input_tokens", "output_tokens", "cost_usd")
+    total = {k: sum(r[k] for r in rows) for k in keys}
+    total["cost_usd"] = round(total["cost_usd"], 6)
+    return total
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json | csv | parquet")] = "json",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default stdout].")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Export every analysis (JSON nested; CSV and Parquet one row per item)."""
+    from horizonscan.publish.export import FORMATS
+    from horizonscan.publish.export import export as do_export
+
+    if fmt not in FORMATS:
+        raise _fail(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", EXIT_USAGE)
+    if fmt == "parquet" and output is None:
+        raise _fail("parquet is binary: give --output FILE", EXIT_USAGE)
+    settings = _settings(db=db)
+    store = _open_store(settings.db)
+    text = do_export(store.views(), fmt, output)
+    store.close()
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def publish(
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Rewrite every page and the index from the database (no LLM call)."""
+    from horizonscan.publish.site import write_index, write_pages
+
+    settings = _settings(db=db, out=out)
+    store = _open_store(settings.db)
+    views = store.views()
+    pages = write_pages(settings.out, views)
+    index = write_index(settings.out, views)
+    store.close()
+    err.print(f"{len(pages)} pages and {index}")
+
+
+@app.command()
+def config(as_json: JsonOpt = False) -> None:
+    """Show the effective settings and where each came from (keys are never shown)."""
+    import os
+
+    from horizonscan.config import ConfigError, load_settings, user_config_path
+    from horizonscan.llm.registry import resolve_spec
+
+    try:
+        settings, origin = load_settings({})
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from exc
+    data = json.loads(settings.model_dump_json())
+    data["llm_resolved"] = resolve_spec(settings.llm)
+    keys = {k: ("set" if os.environ.get(k) else "not set") for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    data["OPENAI_BASE_URL"] = os.environ.get("OPENAI_BASE_URL")
+    if as_json:
+        print(json.dumps({"settings": data, "from": origin, "keys": keys,
+                          "config_files": [str(user_config_path()), str(Path.cwd() / "horizonscan.toml")]},
+                         indent=2))
+        return
+    for k, v in data.items():
+        print(f"{k:22} = {v!r}" + (f"   ({origin[k]})" if k in origin else ""))
+    for k, v in keys.items():
+        print(f"{k:22} : {v}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        sys.exit(EXIT_INTERRUPTED)

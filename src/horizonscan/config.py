@@ -1,0 +1,97 @@
+"""Effective settings: defaults < user config file < ./horizonscan.toml < HORIZONSCAN_* env < flags.
+
+API keys are never settings: they come from the providers' own environment variables only, so
+they cannot end up in a config dump, a page or the database.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_NAME = "horizonscan.toml"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    llm: str = "auto"
+    db: Path = Path("horizonscan.db")
+    out: Path = Path("pages")
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    max_cost: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    max_repairs: int = Field(default=2, ge=0, le=5)
+    backoff_base: float = Field(default=1.0, ge=0)
+    backoff_max: float = Field(default=60.0, ge=0)
+    context_tokens: int | None = Field(default=None, ge=512)
+    min_chars: int = Field(default=300, ge=0)
+    allow_private_network: bool = False
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class ConfigError(Exception):
+    pass
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("horizonscan")) / CONFIG_NAME
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    data = data.get("horizonscan", data)  # a [horizonscan] table or top-level keys
+    if any(k.lower().endswith(("api_key", "apikey", "secret", "token")) for k in data):
+        raise ConfigError(f"{path}: keys do not belong in config files; use OPENAI_API_KEY / ANTHROPIC_API_KEY")
+    return dict(data)
+
+
+def _env_values() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        if name == "prices":
+            continue
+        value = os.environ.get(f"HORIZONSCAN_{name.upper()}")
+        if value not in (None, ""):
+            out[name] = value
+    return out
+
+
+def load_settings(overrides: dict[str, Any] | None = None, *, cwd: Path | None = None) -> tuple[Settings, dict[str, str]]:
+    """Return the settings and, for each key that is not a default, where its value came from."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    user = user_config_path()
+    if user.is_file():
+        layers.append((str(user), _read_toml(user)))
+    local = (cwd or Path.cwd()) / CONFIG_NAME
+    if local.is_file():
+        layers.append((str(local), _read_toml(local)))
+    layers.append(("environment", _env_values()))
+    layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for label, values in layers:
+        for key, value in values.items():
+            if key == "prices" and isinstance(value, dict):
+                merged.setdefault("prices", {}).update(value)
+            else:
+                merged[key] = value
+            origin[key] = label
+    try:
+        return Settings.model_validate(merged), origin
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings ({problems}); sources: {', '.join(l for l, _ in layers)}") from exc

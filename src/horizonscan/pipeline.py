@@ -1,0 +1,342 @@
+"""The batch: inputs → extract → analyze → store → pages, concurrently and without losing work.
+
+Workers pull inputs from a queue. Reading and extraction run in threads, LLM calls are awaited
+under a semaphore of `concurrency`, and every finished article is committed (and its page
+written) at once, so a crash or Ctrl-C keeps everything done so far, and a re-run redoes only
+what did not finish. Known texts (same bytes, or same text, prompt and model) cost no call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from horizonscan.analysis.analyzer import Analyzer
+from horizonscan.config import Settings
+from horizonscan.extract import ExtractionError, extract_bytes, kind_of, raw_hash
+from horizonscan.llm.client import LLMClient, LLMFailure
+from horizonscan.llm.limits import Budget, BudgetExceeded, RateLimiter
+from horizonscan.llm.pricing import PriceTable
+from horizonscan.llm.registry import make_provider
+from horizonscan.models import Analysis, ArticleResult, Document, Origin
+from horizonscan.publish.site import write_index, write_pages
+from horizonscan.sources.inputs import Input
+from horizonscan.store.repo import Store
+
+ProgressHook = Callable[[ArticleResult], None]
+
+
+@dataclass
+class RunSummary:
+    results: list[ArticleResult] = field(default_factory=list)
+    stopped: str | None = None  # why the batch stopped early (budget), if it did
+    interrupted: bool = False
+    seconds: float = 0.0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    index: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "analyzed": self.count("analyzed"), "reused": self.count("reused"),
+            "failed": self.count("failed"), "skipped": self.count("skipped"),
+            "not_started": self.count("not started"),
+            "stopped": self.stopped, "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 3), "llm_calls": self.calls,
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 6), "index": self.index,
+        }
+
+
+@dataclass
+class BatchOptions:
+    out: Path
+    concurrency: int
+    origin: Origin | None = None
+    force: bool = False
+    allow_private_network: bool = False
+    write_pages: bool = True
+
+
+class Batch:
+    def __init__(self, store: Store, analyzer: Analyzer, options: BatchOptions,
+                 *, on_result: ProgressHook | None = None, run_id: str | None = None) -> None:
+        self.store = store
+        self.analyzer = analyzer
+        self.opts = options
+        self.on_result = on_result
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.summary = RunSummary()
+        self._llm_slots = asyncio.Semaphore(options.concurrency)
+        self._inflight: dict[str, asyncio.Future[Analysis | None]] = {}
+        self._keys: set[str] = set()
+        self._fetcher: object | None = None
+
+    # ----- public ----------------------------------------------------------------------------
+    async def run(self, inputs: list[Input]) -> RunSummary:
+        started = time.perf_counter()
+        client = self.analyzer.client
+        client.on_call = self._on_call
+        self._keys = self.store.analysis_keys(self.analyzer.prompt_version, self.analyzer.model_spec)
+        known = self.store.sources_index(i.source for i in inputs if not i.error)
+        queue: asyncio.Queue[Input] = asyncio.Queue()
+        for item in inputs:
+            queue.put_nowait(item)
+        # Extraction of the next articles overlaps the LLM calls of the current ones.
+        workers = [asyncio.create_task(self._worker(queue, known))
+                   for _ in range(min(len(inputs), self.opts.concurrency + 2) or 1)]
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            self.summary.interrupted = True
+            for w in workers:
+                w.cancel()
+            raise
+        finally:
+            self.summary.seconds = time.perf_counter() - started
+            if self.opts.write_pages and not self.summary.interrupted:
+                self.publish_index()
+            await self._close_fetcher()
+        return self.summary
+
+    def publish_index(self) -> None:
+        """Pages of every analyzed article (unchanged files are left alone) and the index."""
+        views = self.store.views(prompt_version=self.analyzer.prompt_version, model=self.analyzer.model_spec)
+        pages = write_pages(self.opts.out, views)
+        for result in self.summary.results:
+            if result.page is None and result.article_id in pages:
+                result.page = str(pages[result.article_id])
+        self.summary.index = str(write_index(self.opts.out, views))
+
+    # ----- internals -------------------------------------------------------------------------
+    def _on_call(self, rec: object) -> None:
+        from horizonscan.models import CallRecord
+
+        assert isinstance(rec, CallRecord)
+        self.store.record_call(rec, self.run_id)
+        self.summary.calls += 1
+        self.summary.input_tokens += rec.input_tokens
+        self.summary.output_tokens += rec.output_tokens
+        self.summary.cost_usd += rec.cost_usd
+
+    def _report(self, result: ArticleResult) -> None:
+        self.summary.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    async def _worker(self, queue: asyncio.Queue[Input], known: dict[str, object]) -> None:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if self.summary.stopped:
+                self._report(ArticleResult(source=item.source, status="not started",
+                                           error=self.summary.stopped))
+                continue
+            self._report(await self._one(item, known))
+
+    async def _one(self, item: Input, known: dict[str, object]) -> ArticleResult:
+        if item.error:
+            return ArticleResult(source=item.source, status="failed", error=item.error)
+        try:
+            doc = await self._document(item, known)
+        except _Reused as hit:
+            return hit.result
+        except (ExtractionError, OSError) as exc:
+            return self._fail_extraction(item.source, str(exc))
+        except Exception as exc:  # a fetch failure from sources (reason carried in the message)
+            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            return self._fail_extraction(item.source, reason)
+        article_id = self.store.upsert_article(doc)
+        if self.opts.origin is not None and doc.origin is None:
+            self.store.set_origin(article_id, self.opts.origin)
+        if doc.flags and not self.opts.force:
+            reason = "; ".join(doc.flags) + " (use --force to analyze anyway)"
+            self.store.set_status(article_id, "skipped", reason)
+            return ArticleResult(source=item.source, status="skipped", article_id=article_id,
+                                 title=doc.title, language=doc.language, error=reason)
+        existing = self.store.find_analysis(doc.text_hash, self.analyzer.prompt_version,
+                                            self.analyzer.model_spec)
+        if existing is not None:
+            self.store.set_status(article_id, "analyzed")
+            return self._done("reused", item.source, article_id, existing, 0)
+        return await self._analyze(item.source, article_id, doc)
+
+    async def _document(self, item: Input, known: dict[str, object]) -> Document:
+        origin = self.opts.origin
+        if item.is_url:
+            from horizonscan.sources.remote import fetch_document
+
+            fetcher = await self._get_fetcher()
+            return await fetch_document(fetcher, item.source, origin=origin)
+        path = Path(item.source)
+        data = await asyncio.to_thread(path.read_bytes)
+        row = known.get(item.source)
+        digest = raw_hash(data)
+        if (row is not None and getattr(row, "raw_hash", None) == digest
+                and getattr(row, "status", None) == "analyzed" and getattr(row, "text_hash", None) in self._keys):
+            # Same bytes, already analyzed with this prompt and model: nothing to extract or call.
+            article_id = int(getattr(row, "id"))  # noqa: B009
+            if origin is not None and getattr(row, "origin_label", None) is None:
+                self.store.set_origin(article_id, origin)
+            raise _Reused(ArticleResult(source=item.source, status="reused", article_id=article_id,
+                                        title=getattr(row, "title", None),
+                                        language=getattr(row, "language", None)))
+        return await asyncio.to_thread(extract_bytes, data, source=item.source, kind=kind_of(path),
+                                       origin=origin)
+
+    async def _analyze(self, source: str, article_id: int, doc: Document) -> ArticleResult:
+        waiter = self._inflight.get(doc.text_hash)
+        if waiter is not None:  # the same text is being analyzed for another input: share it
+            shared = await waiter
+            if shared is not None:
+                self.store.set_status(article_id, "analyzed")
+                return self._done("reused", source, article_id, shared, 0)
+        future: asyncio.Future[Analysis | None] = asyncio.get_running_loop().create_future()
+        self._inflight[doc.text_hash] = future
+        calls_before = self.summary.calls
+        try:
+            async with self._llm_slots:
+                if self.summary.stopped:
+                    raise BudgetExceeded(self.summary.stopped)
+                analysis = await self.analyzer.analyze(doc)
+            analysis.id = self.store.save_analysis(analysis, article_id)
+            self._keys.add(doc.text_hash)
+            future.set_result(analysis)
+            return self._done("analyzed", source, article_id, analysis, self.summary.calls - calls_before)
+        except BudgetExceeded as exc:
+            self.summary.stopped = self.summary.stopped or str(exc)
+            future.set_result(None)
+            return ArticleResult(source=source, status="not started", article_id=article_id,
+                                 error=self.summary.stopped)
+        except LLMFailure as exc:
+            future.set_result(None)
+            self.store.set_status(article_id, "failed", str(exc), count_attempt=True)
+            return ArticleResult(source=source, status="failed", article_id=article_id, title=doc.title,
+                                 language=doc.language, error=str(exc),
+                                 llm_calls=self.summary.calls - calls_before)
+        except BaseException:
+            if not future.done():
+                future.set_result(None)
+            raise
+        finally:
+            self._inflight.pop(doc.text_hash, None)
+
+    def _done(self, status: str, source: str, article_id: int, analysis: Analysis, calls: int) -> ArticleResult:
+        page = None
+        if self.opts.write_pages and status == "analyzed":
+            views = self.store.views(article_ids=[article_id], prompt_version=analysis.prompt_version,
+                                     model=analysis.model)
+            page = str(write_pages(self.opts.out, views).get(article_id)) if views else None
+        return ArticleResult(source=source, status=status, article_id=article_id,
+                             analysis_id=analysis.id, title=analysis.title, language=analysis.language,
+                             page=page, llm_calls=calls)
+
+    def _fail_extraction(self, source: str, reason: str) -> ArticleResult:
+        row = self.store.article_by_source(source)
+        if row is not None:
+            self.store.set_status(row.id, "failed", reason, count_attempt=True)
+        return ArticleResult(source=source, status="failed", error=reason)
+
+    async def _get_fetcher(self) -> object:
+        if self._fetcher is None:
+            from horizonscan.sources.remote import make_fetcher
+
+            self._fetcher = make_fetcher(allow_private_network=self.opts.allow_private_network)
+        return self._fetcher
+
+    async def _close_fetcher(self) -> None:
+        if self._fetcher is not None:
+            close = getattr(self._fetcher, "aclose", None)
+            if close is not None:
+                await close()
+
+
+class _Reused(Exception):
+    def __init__(self, result: ArticleResult) -> None:
+        self.result = result
+
+
+
+def make_analyzer(settings: Settings, *, log: Callable[[str], None] | None = None) -> Analyzer:
+    """Wire provider, limits, prices and prompts from the effective settings."""
+    provider = make_provider(settings.llm, timeout=settings.timeout,
+                             context_tokens=settings.context_tokens, progress=log)
+    client = LLMClient(
+        provider,
+        prices=PriceTable(settings.prices),
+        budget=Budget(settings.max_cost, settings.max_tokens),
+        limiter=RateLimiter(settings.rpm, settings.tpm),
+        max_retries=settings.max_retries,
+        max_repairs=settings.max_repairs,
+        backoff_base=settings.backoff_base,
+        backoff_max=settings.backoff_max,
+    )
+    return Analyzer(client)
+
+
+async def run_batch(
+    store: Store,
+    settings: Settings,
+    inputs: list[Input],
+    *,
+    origin: Origin | None = None,
+    force: bool = False,
+    show_progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> RunSummary:
+    analyzer = make_analyzer(settings, log=log)
+    concurrency = settings.concurrency or analyzer.client.provider.default_concurrency
+    opts = BatchOptions(out=settings.out, concurrency=concurrency, origin=origin, force=force,
+                        allow_private_network=settings.allow_private_network)
+    try:
+        if not show_progress:
+            return await Batch(store, analyzer, opts).run(inputs)
+        with BatchProgress(len(inputs)) as progress:
+            batch = Batch(store, analyzer, opts, on_result=progress.update)
+            progress.batch = batch
+            return await batch.run(inputs)
+    finally:
+        await analyzer.client.provider.aclose()
+
+
+class BatchProgress:
+    """A Rich progress bar: done / failed counts, ETA, tokens and cost (TTY only)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.batch: Batch | None = None
+        self._progress = Progress(
+            TextColumn("[bold]analyzing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), transient=False,
+        )
+        self._task = self._progress.add_task("analyze", total=total, detail="")
+
+    def __enter__(self) -> BatchProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, _result: ArticleResult) -> None:
+        s = self.batch.summary if self.batch else None
+        detail = ""
+        if s is not None:
+            detail = (f"ok {s.count('analyzed') + s.count('reused')} · failed {s.count('failed')} · "
+                      f"skipped {s.count('skipped')} · {s.input_tokens + s.output_tokens} tok · "
+                      f"${s.cost_usd:.4f}")
+        self._progress.update(self._task, advance=1, detail=detail)

@@ -1,0 +1,1 @@
+"""Publishing stage: Markdown pages in the seed layout, an index, and exports."""

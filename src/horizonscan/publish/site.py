@@ -1,0 +1,71 @@
+"""Write pages and the index into the output folder; only changed files are rewritten."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from horizonscan.extract.language import language_name
+from horizonscan.publish.markdown import Neighbour, inline, render_page, slugify
+from horizonscan.store.repo import ArticleView
+
+
+def page_name(view: ArticleView) -> str:
+    title = view.analysis.title if view.analysis else (view.title or "article")
+    return f"{slugify(title)}-{view.id}.md"
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return True
+
+
+def write_pages(
+    out_dir: Path,
+    views: Sequence[ArticleView],
+    *,
+    closest: Callable[[ArticleView], Sequence[Neighbour]] | None = None,
+) -> dict[int, Path]:
+    """Write one page per analyzed article; returns article id → page path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[int, Path] = {}
+    for view in views:
+        if view.analysis is None:
+            continue
+        name = page_name(view)
+        path = out_dir / name
+        for stale in out_dir.glob(f"*-{view.id}.md"):
+            if stale.name != name:
+                stale.unlink()  # the title changed: the old page would be a dangling duplicate
+        text = render_page(view.analysis, url=view.url, origin=view.origin, source=view.source,
+                           closest=closest(view) if closest else ())
+        _write_if_changed(path, text)
+        paths[view.id] = path
+    return paths
+
+
+def write_index(out_dir: Path, views: Sequence[ArticleView]) -> Path:
+    """`index.md`: every page, grouped by category, titles sorted."""
+    groups: dict[str, list[ArticleView]] = defaultdict(list)
+    for v in views:
+        if v.analysis is not None:
+            groups[v.analysis.category].append(v)
+    lines = ["# horizonscan index", "", f"{sum(len(g) for g in groups.values())} articles.", ""]
+    for category in sorted(groups):
+        lines += [f"## {category.capitalize()}", ""]
+        for v in sorted(groups[category], key=lambda v: (v.analysis.title if v.analysis else "").lower()):
+            assert v.analysis is not None
+            extra = [language_name(v.analysis.language)]
+            if v.origin is not None:
+                extra.append(f"from {inline(v.origin.label)}")
+            lines.append(f"* [{inline(v.analysis.title)}]({page_name(v)}) — {', '.join(extra)}")
+        lines.append("")
+    path = out_dir / "index.md"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(path, "\n".join(lines).rstrip() + "\n")
+    return path

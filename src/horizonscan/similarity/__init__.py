@@ -1,0 +1,45 @@
+"""Similarity stage: multilingual embeddings, calibrated same-story pair scores,
+near-duplicate detection, cosine kNN and incremental story grouping.
+
+Pure numpy at run time; the pair model's fitted weights ship in
+``compare_weights.json`` (regenerate with ``bench/calibrate_compare.py``).
+"""
+
+from .embed import Embedder, embed_articles, get_embedder
+from .index import VectorIndex
+from .neardup import NearDuplicateIndex, exact_key, is_near_duplicate, minhash_signature, near_duplicate_key
+from .pairs import (
+    ArticleSignature,
+    PairScorer,
+    build_signatures,
+    compare_jsonl,
+    get_scorer,
+    pair_features,
+    score_pair,
+    score_pairs,
+    score_signature_pairs,
+)
+from .stories import StoryGrouper, group
+
+__all__ = [
+    "ArticleSignature",
+    "Embedder",
+    "NearDuplicateIndex",
+    "PairScorer",
+    "StoryGrouper",
+    "VectorIndex",
+    "build_signatures",
+    "compare_jsonl",
+    "embed_articles",
+    "exact_key",
+    "get_embedder",
+    "get_scorer",
+    "group",
+    "is_near_duplicate",
+    "minhash_signature",
+    "near_duplicate_key",
+    "pair_features",
+    "score_pair",
+    "score_pairs",
+    "score_signature_pairs",
+]

@@ -1,0 +1,254 @@
+"""Every read and write the pipeline makes, as plain methods over domain types.
+
+Each write commits on its own, so a crash loses at most the article in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from horizonscan.models import Analysis, CallRecord, CheckedItem, Document, Origin
+from horizonscan.store.db import make_engine, migrate
+from horizonscan.store.schema import AnalysisRow, ArticleRow, CallRow, ItemRow, utcnow
+
+
+@dataclass
+class ArticleView:
+    """An article with its newest analysis, as publishers and exporters need it."""
+
+    id: int
+    source: str
+    url: str | None
+    origin: Origin | None
+    title: str | None
+    language: str | None
+    status: str
+    error: str | None
+    text_hash: str | None
+    analysis: Analysis | None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        engine = make_engine(path)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    # ----- articles -------------------------------------------------------------------------
+    def article_by_source(self, source: str) -> ArticleRow | None:
+        with self.session() as s:
+            return s.scalar(select(ArticleRow).where(ArticleRow.source == source))
+
+    def sources_index(self, sources: Iterable[str]) -> dict[str, ArticleRow]:
+        """Known articles for many sources in one query (re-runs touch thousands)."""
+        wanted = list(sources)
+        out: dict[str, ArticleRow] = {}
+        with self.session() as s:
+            for i in range(0, len(wanted), 500):
+                rows = s.scalars(select(ArticleRow).where(ArticleRow.source.in_(wanted[i : i + 500])))
+                out.update({r.source: r for r in rows})
+        return out
+
+    def upsert_article(self, doc: Document) -> int:
+        with self.session() as s:
+            row = s.scalar(select(ArticleRow).where(ArticleRow.source == doc.source))
+            if row is None:
+                row = ArticleRow(source=doc.source, status="new", meta={})
+                s.add(row)
+            row.url = doc.url
+            if doc.origin is not None:
+                row.origin_label, row.origin_url = doc.origin.label, doc.origin.url
+            row.title = doc.title
+            row.author = doc.author
+            row.published = doc.date
+            row.language = doc.language
+            row.content_type = doc.content_type
+            if row.text_hash != doc.text_hash:
+                row.status = "new"
+            row.text_hash = doc.text_hash
+            row.raw_hash = doc.raw_hash
+            row.text = doc.text
+            row.meta = {"flags": doc.flags}
+            s.flush()
+            return row.id
+
+    def set_status(self, article_id: int, status: str, error: str | None = None,
+                   *, count_attempt: bool = False) -> None:
+        with self.session() as s:
+            row = s.get(ArticleRow, article_id)
+            if row is None:
+                return
+            row.status = status
+            row.error = error
+            if count_attempt:
+                row.attempts += 1
+
+    def set_origin(self, article_id: int, origin: Origin) -> None:
+        with self.session() as s:
+            row = s.get(ArticleRow, article_id)
+            if row is not None:
+                row.origin_label, row.origin_url = origin.label, origin.url
+
+    def failed_sources(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(ArticleRow.source).where(ArticleRow.status == "failed")
+                                  .order_by(ArticleRow.id)))
+
+    def unfinished_sources(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(ArticleRow.source).where(ArticleRow.status.in_(("new", "failed")))
+                                  .order_by(ArticleRow.id)))
+
+    def document(self, article_id: int) -> Document | None:
+        with self.session() as s:
+            row = s.get(ArticleRow, article_id)
+            if row is None or row.text is None or row.text_hash is None:
+                return None
+            origin = Origin(label=row.origin_label, url=row.origin_url) if row.origin_label else None
+            return Document(source=row.source, url=row.url, title=row.title, author=row.author,
+                            date=row.published, language=row.language, text=row.text,
+                            text_hash=row.text_hash, raw_hash=row.raw_hash,
+                            content_type=row.content_type or "text", origin=origin,
+                            flags=list((row.meta or {}).get("flags", [])))
+
+    # ----- analyses -------------------------------------------------------------------------
+    def find_analysis(self, text_hash: str, prompt_version: str, model: str) -> Analysis | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(AnalysisRow).options(selectinload(AnalysisRow.items)).where(
+                    AnalysisRow.text_hash == text_hash,
+                    AnalysisRow.prompt_version == prompt_version,
+                    AnalysisRow.model == model,
+                )
+            )
+            return _to_analysis(row) if row else None
+
+    def analysis_keys(self, prompt_version: str, model: str) -> set[str]:
+        """Text hashes that already have a valid analysis for this prompt and model."""
+        with self.session() as s:
+            return set(s.scalars(select(AnalysisRow.text_hash).where(
+                AnalysisRow.prompt_version == prompt_version, AnalysisRow.model == model)))
+
+    def save_analysis(self, analysis: Analysis, article_id: int | None = None) -> int:
+        """Store the analysis and mark the article analyzed, in one transaction."""
+        with self.session() as s:
+            existing = s.scalar(select(AnalysisRow).where(
+                AnalysisRow.text_hash == analysis.text_hash,
+                AnalysisRow.prompt_version == analysis.prompt_version,
+                AnalysisRow.model == analysis.model))
+            if existing is not None:
+                s.delete(existing)
+                s.flush()
+            row = AnalysisRow(
+                text_hash=analysis.text_hash, model=analysis.model,
+                prompt_version=analysis.prompt_version, schema_version=analysis.schema_version,
+                title=analysis.title, summary=analysis.summary, keywords=analysis.keywords,
+                themes=analysis.themes, category=analysis.category, type=analysis.type,
+                language=analysis.language, chunks=analysis.chunks,
+                items=[ItemRow(position=i, **item.model_dump()) for i, item in enumerate(analysis.items)],
+            )
+            s.add(row)
+            if article_id is not None:
+                art = s.get(ArticleRow, article_id)
+                if art is not None:
+                    art.status, art.error, art.updated_at = "analyzed", None, utcnow()
+            s.flush()
+            return row.id
+
+    # ----- ledger ---------------------------------------------------------------------------
+    def record_call(self, rec: CallRecord, run_id: str | None = None) -> None:
+        with self.session() as s:
+            s.add(CallRow(run_id=run_id, **rec.model_dump()))
+
+    def usage(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(
+                    CallRow.provider, CallRow.model,
+                    func.count(CallRow.id),
+                    func.sum(case((CallRow.status == "ok", 1), else_=0)),
+                    func.sum(CallRow.input_tokens), func.sum(CallRow.output_tokens),
+                    func.sum(CallRow.cost_usd), func.avg(CallRow.latency_s),
+                ).group_by(CallRow.provider, CallRow.model).order_by(CallRow.provider, CallRow.model)
+            ).all()
+        return [
+            {"provider": p, "model": m, "calls": int(n), "ok": int(ok or 0),
+             "failed": int(n) - int(ok or 0), "input_tokens": int(ti or 0),
+             "output_tokens": int(to or 0), "cost_usd": round(float(c or 0.0), 6),
+             "avg_latency_s": round(float(lat or 0.0), 3)}
+            for p, m, n, ok, ti, to, c, lat in rows
+        ]
+
+    def call_count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count(CallRow.id))) or 0)
+
+    # ----- publishing -----------------------------------------------------------------------
+    def views(self, *, only_analyzed: bool = True, article_ids: Iterable[int] | None = None,
+              prompt_version: str | None = None, model: str | None = None) -> list[ArticleView]:
+        """Articles with their analysis: the one for this prompt/model when given, else the newest."""
+        with self.session() as s:
+            q = select(ArticleRow).order_by(ArticleRow.id)
+            if article_ids is not None:
+                q = q.where(ArticleRow.id.in_(list(article_ids)))
+            if only_analyzed:
+                q = q.where(ArticleRow.status == "analyzed")
+            arts = list(s.scalars(q))
+            hashes = {a.text_hash for a in arts if a.text_hash}
+            best: dict[str, AnalysisRow] = {}
+            if hashes:
+                rows = s.scalars(select(AnalysisRow).options(selectinload(AnalysisRow.items))
+                                 .where(AnalysisRow.text_hash.in_(hashes)).order_by(AnalysisRow.id))
+                for r in rows:
+                    preferred = (prompt_version is None or r.prompt_version == prompt_version) and (
+                        model is None or r.model == model)
+                    cur = best.get(r.text_hash)
+                    cur_pref = cur is not None and (prompt_version is None or cur.prompt_version == prompt_version) \
+                        and (model is None or cur.model == model)
+                    if cur is None or preferred or not cur_pref:
+                        best[r.text_hash] = r
+            return [
+                ArticleView(
+                    id=a.id, source=a.source, url=a.url,
+                    origin=Origin(label=a.origin_label, url=a.origin_url) if a.origin_label else None,
+                    title=a.title, language=a.language, status=a.status, error=a.error,
+                    text_hash=a.text_hash,
+                    analysis=_to_analysis(best[a.text_hash]) if a.text_hash in best else None,
+                )
+                for a in arts
+            ]
+
+
+def _to_analysis(row: AnalysisRow) -> Analysis:
+    return Analysis(
+        id=row.id, text_hash=row.text_hash, model=row.model, prompt_version=row.prompt_version,
+        schema_version=row.schema_version, title=row.title, summary=row.summary,
+        keywords=list(row.keywords), themes=list(row.themes), category=row.category, type=row.type,
+        language=row.language, chunks=row.chunks, created_at=row.created_at,
+        items=[
+            CheckedItem(kind=i.kind, name=i.name, description=i.description, relevancy=i.relevancy,  # type: ignore[arg-type]
+                        evidence=i.evidence, evidence_found=i.evidence_found,
+                        evidence_score=i.evidence_score, change=i.change, ten_year=i.ten_year,
+                        driving_force=i.driving_force)
+            for i in row.items
+        ],
+    )

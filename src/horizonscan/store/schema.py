@@ -1,0 +1,104 @@
+"""Tables. Change them only together with a new migration in `migrations/versions/`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String, unique=True)  # path or URL as given
+    url: Mapped[str | None] = mapped_column(String, index=True)
+    origin_label: Mapped[str | None] = mapped_column(String)
+    origin_url: Mapped[str | None] = mapped_column(String)
+    title: Mapped[str | None] = mapped_column(String)
+    author: Mapped[str | None] = mapped_column(String)
+    published: Mapped[str | None] = mapped_column(String)
+    language: Mapped[str | None] = mapped_column(String(8))
+    content_type: Mapped[str | None] = mapped_column(String(16))
+    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    raw_hash: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AnalysisRow(Base):
+    __tablename__ = "analyses"
+    __table_args__ = (UniqueConstraint("text_hash", "prompt_version", "model", name="uq_analysis_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String)
+    prompt_version: Mapped[str] = mapped_column(String)
+    schema_version: Mapped[str] = mapped_column(String)
+    title: Mapped[str] = mapped_column(String)
+    summary: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[list[str]] = mapped_column(JSON)
+    themes: Mapped[list[str]] = mapped_column(JSON)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(8))
+    chunks: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    items: Mapped[list[ItemRow]] = relationship(
+        back_populates="analysis", cascade="all, delete-orphan", order_by="ItemRow.position"
+    )
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    analysis_id: Mapped[int] = mapped_column(ForeignKey("analyses.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String)
+    description: Mapped[str] = mapped_column(Text)
+    change: Mapped[str | None] = mapped_column(Text)
+    ten_year: Mapped[str | None] = mapped_column(Text)
+    driving_force: Mapped[str | None] = mapped_column(Text)
+    relevancy: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    evidence_found: Mapped[bool] = mapped_column(Boolean, default=False)
+    evidence_score: Mapped[float] = mapped_column(Float, default=0.0)
+    analysis: Mapped[AnalysisRow] = relationship(back_populates="items")
+
+
+class CallRow(Base):
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_model", "provider", "model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String)
+    purpose: Mapped[str] = mapped_column(String(32))
+    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    request_chars: Mapped[int] = mapped_column(Integer, default=0)
