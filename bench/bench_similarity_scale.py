@@ -25,7 +25,7 @@ from horizonscan.similarity.stories import StoryGrouper
 def synthetic(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Clustered unit vectors and their true story labels (shuffled arrival order)."""
     rng = np.random.default_rng(seed)
-    sizes = []
+    sizes: list[int] = []
     while sum(sizes) < n:
         sizes.append(int(min(20, rng.geometric(0.35))))
     labels = np.repeat(np.arange(len(sizes)), sizes)[:n]
@@ -62,7 +62,7 @@ def main() -> int:
     index = VectorIndex(args.dim)
     index.add(list(range(args.n)), x)
     t = time.perf_counter()
-    nbr, sims = index.knn_all(args.k)
+    nbr, _sims = index.knn_all(args.k)
     t_knn = time.perf_counter() - t
     print(f"kNN all (k={args.k}): {t_knn:.1f} s, {args.n / t_knn:,.0f} queries/s, peak {peak_mib():,.0f} MiB")
     rng = np.random.default_rng(1)

@@ -27,6 +27,7 @@ from horizonscan.similarity.embed import CHUNK_CHARS, DOC_CHUNKS, MAX_CHUNKS
 from horizonscan.similarity.gbm import TinyGBM
 from horizonscan.similarity.pairs import (
     FEATURE_NAMES,
+    IDENTICAL_COS,
     WEIGHTS_FILE,
     ArticleSignature,
     PairScorer,
@@ -111,13 +112,17 @@ def main() -> int:
         cosx = x[:, [cos_col]]
         pred_cos[~tr] = TinyGBM(**COS_PARAMS).fit(cosx[tr], y[tr]).predict(cosx[~tr])  # type: ignore[arg-type]
     raw = x[:, cos_col]
+    pred_full = PairScorer.finalize(pred_full, x)  # the exact run-time scoring path
     figures: dict[str, float] = {}
     for name, p in (("raw_cosine", raw), ("cosine_model", pred_cos), ("full_model", pred_full)):
         figures[f"{name}_all"] = round(pearson(p, y), 4)
         figures[f"{name}_cross"] = round(pearson(p[cross], y[cross]), 4)
-        print(f"{name:13s} CV Pearson  all {figures[f'{name}_all']:.4f}  cross-lingual {figures[f'{name}_cross']:.4f}")
-    scores = PairScorer.to_score(pred_full)
+        fa, fc = figures[f"{name}_all"], figures[f"{name}_cross"]
+        print(f"{name:13s} CV Pearson  all {fa:.4f}  cross-lingual {fc:.4f}")
+    scores = pred_full
     same = -y <= 2.0
+    n_ident = int((x[:, FEATURE_NAMES.index("cos5")] >= IDENTICAL_COS).sum())
+    print(f"near-identical pairs (cos5 >= {IDENTICAL_COS}): {n_ident}")
     thr, ba = best_threshold(scores, same)
     print(f"threshold {thr:.2f} (balanced accuracy {ba:.3f} for overall<=2, {same.sum()}/{len(same)} pairs)")
     print(f"pairs: {len(rows)} ({cross.sum()} cross-lingual), features: {', '.join(FEATURE_NAMES)}")

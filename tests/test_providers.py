@@ -29,7 +29,8 @@ def test_openai_request_carries_schema_and_delimited_article(openai_env: MockLLM
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
     assert set(schema["required"]) >= {"title", "summary", "signals", "behaviors", "technologies", "issues"}
-    assert schema["properties"]["signals"]["items"]["additionalProperties"] is False
+    assert schema["$defs"]["Signal"]["additionalProperties"] is False
+    assert schema["properties"]["signals"]["minItems"] == 1
     user = body["messages"][-1]["content"]
     assert body["messages"][0]["role"] == "system"
     assert "navettes électriques sans conducteur" in user
@@ -136,6 +137,7 @@ def test_anthropic_uses_structured_outputs(anthropic_env: MockLLMServer, tmp_pat
     assert sent.endswith("sk-ant-test-SECRET-key-0123456789")
     fmt = body["output_config"]["format"]
     assert fmt["type"] == "json_schema" and fmt["schema"]["properties"]["signals"]["type"] == "array"
+    assert "ten_year" in json.dumps(fmt["schema"])
     assert "navettes électriques" in body["messages"][0]["content"]
     assert "foresight analyst" in body["system"]
     assert run.json()["results"][0]["status"] == "analyzed"

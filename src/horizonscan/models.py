@@ -127,11 +127,11 @@ class AnalysisOutput(_Out):
 
     title: str = Field(min_length=1, max_length=300)
     summary: str = Field(min_length=1)
-    keywords: list[str] = Field(json_schema_extra={"maxItems": MAX_KEYWORDS})
-    themes: list[str] = Field(json_schema_extra={"maxItems": MAX_THEMES})
+    keywords: list[str] = Field(min_length=1, json_schema_extra={"maxItems": MAX_KEYWORDS})
+    themes: list[str] = Field(min_length=1, json_schema_extra={"maxItems": MAX_THEMES})
     category: Category
     type: ArticleType
-    signals: list[Signal] = Field(json_schema_extra={"maxItems": MAX_ITEMS})
+    signals: list[Signal] = Field(min_length=1, json_schema_extra={"maxItems": MAX_ITEMS})
     behaviors: list[Item] = Field(json_schema_extra={"maxItems": MAX_ITEMS})
     technologies: list[Item] = Field(json_schema_extra={"maxItems": MAX_ITEMS})
     issues: list[Item] = Field(json_schema_extra={"maxItems": MAX_ITEMS})

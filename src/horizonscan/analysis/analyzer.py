@@ -6,9 +6,9 @@ import json
 import re
 from typing import Any
 
-from horizonscan.analysis.evidence import check, normalise
+from horizonscan.analysis.evidence import candidate_quotes, check, normalise
 from horizonscan.analysis.promptset import PromptSet, load_prompts
-from horizonscan.analysis.schema import analysis_schema
+from horizonscan.analysis.schema import analysis_schema, constrained_schema
 from horizonscan.extract.language import detect_language, language_name
 from horizonscan.llm.base import ChatRequest, Message
 from horizonscan.llm.client import LLMClient
@@ -89,11 +89,14 @@ class Analyzer:
     def model_spec(self) -> str:
         return self.client.provider.spec
 
-    def _request(self, user: str) -> ChatRequest:
+    def _request(self, user: str, text: str | None = None) -> ChatRequest:
+        schema = self.schema
+        if text is not None and self.client.provider.constrained_decoding:
+            schema = constrained_schema(candidate_quotes(text))
         return ChatRequest(
             system=self.prompts.system,
             messages=[Message("user", user)],
-            schema=self.schema,
+            schema=schema,
             max_output_tokens=self.max_output_tokens,
         )
 
@@ -115,22 +118,22 @@ class Analyzer:
         # Convert tokens to characters conservatively (3 chars a token covers most languages).
         return max(1000, budget_tokens * 3)
 
-    async def _call(self, user: str, text_hash: str, purpose: str) -> AnalysisOutput:
+    async def _call(self, user: str, text_hash: str, purpose: str, text: str | None = None) -> AnalysisOutput:
         return await self.client.structured(
-            self._request(user), parse_output, repair_prompt=self.prompts.repair,
+            self._request(user, text), parse_output, repair_prompt=self.prompts.repair,
             text_hash=text_hash, purpose=purpose,
         )
 
     async def analyze(self, doc: Document) -> Analysis:
         limit = self.max_text_chars(doc)
         if len(doc.text) <= limit:
-            out = await self._call(self._user(doc, doc.text), doc.text_hash, "analyze")
+            out = await self._call(self._user(doc, doc.text), doc.text_hash, "analyze", doc.text)
             return self.checked(doc, out, chunks=1)
         chunks = split_text(doc.text, limit)
         parts: list[AnalysisOutput] = []
         for i, chunk in enumerate(chunks, 1):
             note = f" This is part {i} of {len(chunks)} of a long article."
-            parts.append(await self._call(self._user(doc, chunk, note), doc.text_hash, "analyze-part"))
+            parts.append(await self._call(self._user(doc, chunk, note), doc.text_hash, "analyze-part", chunk))
         out = await self._reduce(doc, parts, limit)
         return self.checked(doc, out, chunks=len(chunks))
 

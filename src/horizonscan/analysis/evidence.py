@@ -43,3 +43,29 @@ def evidence_score(quote: str, text: str, *, normalised_text: str | None = None)
 def check(quote: str, text: str, *, normalised_text: str | None = None) -> tuple[bool, float]:
     score = evidence_score(quote, text, normalised_text=normalised_text)
     return score >= FOUND_THRESHOLD, round(score, 3)
+
+
+def candidate_quotes(text: str, *, max_quotes: int = 60, max_words: int = 25) -> list[str]:
+    """Verbatim snippets of the article a constrained model may pick as evidence.
+
+    Sentences (cut to `max_words` words, still verbatim) of a useful length, in article order,
+    sampled evenly when the article has more than `max_quotes` of them.
+    """
+    sentences = re.split(r"(?<=[.!?…»”\"])\s+|\n+", text)
+    quotes: list[str] = []
+    seen: set[str] = set()
+    for raw in sentences:
+        s = raw.strip()
+        words = s.split()
+        if len(words) < 5:
+            continue
+        if len(words) > max_words:
+            s = " ".join(words[:max_words])
+        if s in seen:
+            continue
+        seen.add(s)
+        quotes.append(s)
+    if len(quotes) > max_quotes:
+        step = len(quotes) / max_quotes
+        quotes = [quotes[int(i * step)] for i in range(max_quotes)]
+    return quotes

@@ -70,6 +70,9 @@ class Provider(ABC):
     model: str = ""
     context_tokens: int = 128_000
     default_concurrency: int = 8
+    # True when the schema is enforced by a grammar and costs no prompt tokens (local llama.cpp):
+    # the analyzer then sends a stricter, per-article schema.
+    constrained_decoding: bool = False
 
     @property
     def spec(self) -> str:

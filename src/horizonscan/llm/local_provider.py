@@ -19,6 +19,7 @@ _LOAD_LOCK = threading.Lock()
 class LocalProvider(Provider):
     name = "local"
     default_concurrency = 1
+    constrained_decoding = True
 
     def __init__(
         self,

@@ -31,8 +31,15 @@ DEFAULT_EMBEDDER = "use"
 class Embedder(Protocol):
     """Anything that maps texts to L2-normalised float32 vectors."""
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str:
+        """Spec-like identifier, e.g. ``use`` or ``st:MODEL``."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Vector size."""
+        ...
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Return an array of shape (len(texts), dim), rows L2-normalised."""
@@ -46,7 +53,8 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
         x = x[None, :]
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (x / norms).astype(np.float32, copy=False)
+    out: np.ndarray = (x / norms).astype(np.float32, copy=False)
+    return out
 
 
 _USE_LOCK = threading.Lock()
@@ -103,9 +111,7 @@ class SentenceTransformerEmbedder:
             try:
                 st = importlib.import_module("sentence_transformers")
             except ImportError as exc:  # pragma: no cover - optional dependency
-                raise RuntimeError(
-                    "embedder 'st:...' needs the sentence-transformers package"
-                ) from exc
+                raise RuntimeError("embedder 'st:...' needs the sentence-transformers package") from exc
             self._model = st.SentenceTransformer(self.model_name, device=self.device)
             self._dim = int(self._model.get_sentence_embedding_dimension())
         return self._model
@@ -221,7 +227,8 @@ def embed_chunks(
 
 def pool_chunks(chunk_vecs: np.ndarray) -> np.ndarray:
     """Article vector = normalised mean of its first ``DOC_CHUNKS`` chunk vectors."""
-    return l2_normalise(chunk_vecs[:DOC_CHUNKS].mean(axis=0))[0]
+    out: np.ndarray = l2_normalise(chunk_vecs[:DOC_CHUNKS].mean(axis=0))[0]
+    return out
 
 
 def embed_articles(embedder: Embedder, texts: list[str]) -> np.ndarray:

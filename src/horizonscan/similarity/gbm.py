@@ -79,7 +79,8 @@ def _predict_tree(nodes: list[Node], x: np.ndarray) -> np.ndarray:
         rows = np.nonzero(inner)[0]
         go_left = x[rows, feat[rows]] <= arr[at[rows], 1]
         at[rows] = np.where(go_left, arr[at[rows], 2], arr[at[rows], 3]).astype(np.int64)
-    return arr[at, 4]
+    out: np.ndarray = arr[at, 4]
+    return out
 
 
 @dataclass
@@ -108,7 +109,11 @@ class TinyGBM:
         self.trees = []
         n = len(y)
         for _ in range(self.n_trees):
-            idx = np.sort(rng.choice(n, int(n * self.subsample), replace=False)) if self.subsample < 1 else np.arange(n)
+            idx = (
+                np.sort(rng.choice(n, int(n * self.subsample), replace=False))
+                if self.subsample < 1
+                else np.arange(n)
+            )
             tree = _fit_tree(x, y - pred, idx, cuts, self.depth, self.min_leaf)
             for node in tree:
                 node[4] *= self.learning_rate
@@ -126,7 +131,9 @@ class TinyGBM:
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for ``compare_weights.json``."""
-        return {"init": self.init, "trees": [[[round(v, 6) for v in node] for node in t] for t in self.trees]}
+        # thresholds stay exact (rounding could move a split across a data point)
+        trees = [[[*node[:4], round(node[4], 8)] for node in t] for t in self.trees]
+        return {"init": self.init, "trees": trees}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TinyGBM:

@@ -171,7 +171,9 @@ class VectorIndex:
                 h = np.nonzero(hit)[0]
                 sh = sims[h]
                 m = min(kk, sh.shape[1])
-                part = np.argpartition(-sh, m - 1, axis=1)[:, :m] if m < sh.shape[1] else np.argsort(-sh, axis=1)
+                part = (
+                    np.argpartition(-sh, m - 1, axis=1)[:, :m] if m < sh.shape[1] else np.argsort(-sh, axis=1)
+                )
                 cand_s = np.concatenate([bs[h], np.take_along_axis(sh, part, 1)], axis=1)
                 cand_i = np.concatenate([bi[h], part + xs], axis=1)
                 order = np.argsort(-cand_s, axis=1, kind="stable")[:, :kk]

@@ -52,7 +52,9 @@ class StoryGrouper:
     def __len__(self) -> int:
         return len(self._story_pos)
 
-    def add(self, item_id: Hashable, vector: np.ndarray, signature: ArticleSignature | None = None) -> Hashable:
+    def add(
+        self, item_id: Hashable, vector: np.ndarray, signature: ArticleSignature | None = None
+    ) -> Hashable:
         """Add one article; return its story id."""
         return self.add_batch([item_id], np.asarray(vector)[None, :], [signature])[0]
 

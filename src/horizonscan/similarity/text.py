@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
+_ftfy: Any
 try:  # ftfy repairs mojibake ("Ã©" -> "é"); optional, the scorer works without it.
     import ftfy as _ftfy
 except ImportError:  # pragma: no cover - depends on the environment
@@ -154,17 +156,18 @@ def word_shingles(text: str, n: int = 3) -> frozenset[str]:
     return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
-_STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and of to in is that for with on was are by from this have has".split()),
-    "de": frozenset("der die das und ist nicht ein eine mit von den des sich auf für dem im".split()),
-    "fr": frozenset("le la les et des est une un du dans que pour qui pas sur au avec".split()),
-    "es": frozenset("el la los las y es en un una del que por para con se al como".split()),
-    "it": frozenset("il la le e di che è un una per del della con non gli sono".split()),
-    "pt": frozenset("o a os as e de do da em um uma que para com não no na".split()),
-    "nl": frozenset("de het een en van is dat op te zijn met voor niet".split()),
-    "pl": frozenset("i w na z się nie do że to jest o jak od po przez".split()),
-    "tr": frozenset("ve bir bu da de için ile olarak çok daha gibi olan".split()),
+_STOPWORD_TEXT = {
+    "en": "the and of to in is that for with on was are by from this have has",
+    "de": "der die das und ist nicht ein eine mit von den des sich auf für dem im",
+    "fr": "le la les et des est une un du dans que pour qui pas sur au avec",
+    "es": "el la los las y es en un una del que por para con se al como",
+    "it": "il la le e di che è un una per del della con non gli sono",
+    "pt": "o a os as e de do da em um uma que para com não no na",
+    "nl": "de het een en van is dat op te zijn met voor niet",
+    "pl": "i w na z się nie do że to jest o jak od po przez",
+    "tr": "ve bir bu da de için ile olarak çok daha gibi olan",
 }
+_STOPWORDS = {lang: frozenset(words.split()) for lang, words in _STOPWORD_TEXT.items()}
 LATIN_LANGS = frozenset({*_STOPWORDS, "sv", "da", "no", "fi", "cs", "ro", "hu", "id", "vi"})
 _SCRIPTS = (
     ("ja", re.compile("[\u3040-\u30ff]")),
