@@ -22,7 +22,7 @@ from horizonscan.llm.client import LLMClient, LLMFailure
 from horizonscan.llm.limits import Budget, BudgetExceeded, RateLimiter
 from horizonscan.llm.pricing import PriceTable
 from horizonscan.llm.registry import make_provider
-from horizonscan.models import Analysis, ArticleResult, Document, Origin
+from horizonscan.models import Analysis, ArticleResult, CallRecord, Document, Origin
 from horizonscan.publish.site import write_index, write_pages
 from horizonscan.sources.inputs import Input
 from horizonscan.store.repo import Store
@@ -79,6 +79,7 @@ class Batch:
         self._llm_slots = asyncio.Semaphore(options.concurrency)
         self._inflight: dict[str, asyncio.Future[Analysis | None]] = {}
         self._keys: set[str] = set()
+        self._pending: dict[str, list[CallRecord]] = {}
         self._fetcher: object | None = None
 
     # ----- public ----------------------------------------------------------------------------
@@ -118,11 +119,12 @@ class Batch:
         self.summary.index = str(write_index(self.opts.out, views))
 
     # ----- internals -------------------------------------------------------------------------
-    def _on_call(self, rec: object) -> None:
-        from horizonscan.models import CallRecord
-
-        assert isinstance(rec, CallRecord)
-        self.store.record_call(rec, self.run_id)
+    def _on_call(self, rec: CallRecord) -> None:
+        # Failed attempts are committed at once; successful ones with the analysis they produced.
+        if rec.status == "ok" and rec.text_hash is not None:
+            self._pending.setdefault(rec.text_hash, []).append(rec)
+        else:
+            self.store.record_calls([rec], self.run_id)
         self.summary.calls += 1
         self.summary.input_tokens += rec.input_tokens
         self.summary.output_tokens += rec.output_tokens
@@ -210,7 +212,8 @@ class Batch:
                 if self.summary.stopped:
                     raise BudgetExceeded(self.summary.stopped)
                 analysis = await self.analyzer.analyze(doc)
-            analysis.id = self.store.save_analysis(analysis, article_id)
+            analysis.id = self.store.save_analysis(analysis, article_id, run_id=self.run_id,
+                                                   calls=self._pending.pop(doc.text_hash, []))
             self._keys.add(doc.text_hash)
             future.set_result(analysis)
             return self._done("analyzed", source, article_id, analysis, self.summary.calls - calls_before)
@@ -231,6 +234,9 @@ class Batch:
             raise
         finally:
             self._inflight.pop(doc.text_hash, None)
+            leftover = self._pending.pop(doc.text_hash, [])
+            if leftover:  # e.g. the parts of a long article whose merge failed
+                self.store.record_calls(leftover, self.run_id)
 
     def _done(self, status: str, source: str, article_id: int, analysis: Analysis, calls: int) -> ArticleResult:
         page = None

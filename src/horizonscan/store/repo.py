@@ -148,9 +148,15 @@ class Store:
             return set(s.scalars(select(AnalysisRow.text_hash).where(
                 AnalysisRow.prompt_version == prompt_version, AnalysisRow.model == model)))
 
-    def save_analysis(self, analysis: Analysis, article_id: int | None = None) -> int:
-        """Store the analysis and mark the article analyzed, in one transaction."""
+    def save_analysis(self, analysis: Analysis, article_id: int | None = None,
+                      *, calls: Iterable[CallRecord] = (), run_id: str | None = None) -> int:
+        """Store the analysis, the calls that produced it, and mark the article analyzed — atomically.
+
+        Committing the successful calls with their result means a crash can never leave a
+        paid-for answer in the ledger without the analysis it paid for.
+        """
         with self.session() as s:
+            s.add_all(CallRow(run_id=run_id, **rec.model_dump()) for rec in calls)
             existing = s.scalar(select(AnalysisRow).where(
                 AnalysisRow.text_hash == analysis.text_hash,
                 AnalysisRow.prompt_version == analysis.prompt_version,
@@ -175,9 +181,9 @@ class Store:
             return row.id
 
     # ----- ledger ---------------------------------------------------------------------------
-    def record_call(self, rec: CallRecord, run_id: str | None = None) -> None:
+    def record_calls(self, recs: Iterable[CallRecord], run_id: str | None = None) -> None:
         with self.session() as s:
-            s.add(CallRow(run_id=run_id, **rec.model_dump()))
+            s.add_all(CallRow(run_id=run_id, **rec.model_dump()) for rec in recs)
 
     def usage(self) -> list[dict[str, Any]]:
         with self.session() as s:
