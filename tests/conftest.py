@@ -23,8 +23,16 @@ needs_seeds = pytest.mark.skipif(not SEED_FR.is_file(), reason="../shared/seeds 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No developer key, config file or base URL leaks into a test."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                 "HORIZONSCAN_LLM", "HORIZONSCAN_DB", "HORIZONSCAN_OUT", "HORIZONSCAN_CONCURRENCY"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "HORIZONSCAN_LLM",
+        "HORIZONSCAN_DB",
+        "HORIZONSCAN_OUT",
+        "HORIZONSCAN_CONCURRENCY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     monkeypatch.setenv("HORIZONSCAN_BACKOFF_BASE", "0.01")

@@ -18,8 +18,15 @@ from tests.support.mock_llm import MockLLMServer
 
 
 def _args(tmp_path: Path) -> list[str]:
-    return ["--llm", "openai:gpt-4o-mini", "--db", str(tmp_path / "hs.db"), "--out", str(tmp_path / "pages"),
-            "--json"]
+    return [
+        "--llm",
+        "openai:gpt-4o-mini",
+        "--db",
+        str(tmp_path / "hs.db"),
+        "--out",
+        str(tmp_path / "pages"),
+        "--json",
+    ]
 
 
 def _db(tmp_path: Path) -> sqlite3.Connection:
@@ -32,15 +39,19 @@ def _assert_each_analyzed_once(tmp_path: Path, n: int) -> None:
     assert con.execute("select count(*) from analyses").fetchone()[0] == n
     # Exactly one successful (billed and used) call per article; no paid answer without its analysis.
     per_text = con.execute(
-        "select text_hash, count(*) from llm_calls where status='ok' group by text_hash").fetchall()
+        "select text_hash, count(*) from llm_calls where status='ok' group by text_hash"
+    ).fetchall()
     assert len(per_text) == n and {c for _, c in per_text} == {1}
-    orphans = con.execute("select count(*) from llm_calls c where status='ok' and not exists "
-                          "(select 1 from analyses a where a.text_hash=c.text_hash)").fetchone()[0]
+    orphans = con.execute(
+        "select count(*) from llm_calls c where status='ok' and not exists "
+        "(select 1 from analyses a where a.text_hash=c.text_hash)"
+    ).fetchone()[0]
     assert orphans == 0
 
 
 def test_fault_injection_200_articles_each_analyzed_exactly_once(
-        openai_env: MockLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    openai_env: MockLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     openai_env.fault_rate = 0.3
     openai_env.timeout_sleep = 1.5
     openai_env.seed = 7
@@ -65,7 +76,9 @@ def test_fault_injection_200_articles_each_analyzed_exactly_once(
 
 def test_budget_stops_new_calls_and_a_rerun_continues(openai_env: MockLLMServer, tmp_path: Path) -> None:
     write_articles(tmp_path / "in", 6)
-    run = run_cli("analyze", str(tmp_path / "in"), "--concurrency", "1", "--max-tokens", "2500", *_args(tmp_path))
+    run = run_cli(
+        "analyze", str(tmp_path / "in"), "--concurrency", "1", "--max-tokens", "2500", *_args(tmp_path)
+    )
     assert run.code == 4
     summary = run.json()["summary"]
     assert 1 <= summary["analyzed"] < 6
@@ -86,8 +99,9 @@ def test_cost_budget(openai_env: MockLLMServer, tmp_path: Path) -> None:
     assert len(openai_env.requests) == 1
 
 
-def test_long_article_is_mapped_and_reduced(openai_env: MockLLMServer, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_article_is_mapped_and_reduced(
+    openai_env: MockLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HORIZONSCAN_CONTEXT_TOKENS", "3500")
     long_text = "\n\n".join(article_text(i, paragraphs=3) for i in range(8))
     path = tmp_path / "long.txt"
@@ -112,8 +126,22 @@ def test_long_article_is_mapped_and_reduced(openai_env: MockLLMServer, tmp_path:
 def _spawn(tmp_path: Path, srv: MockLLMServer, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, OPENAI_BASE_URL=srv.openai_url, OPENAI_API_KEY="sk-test")
     return subprocess.Popen(
-        [sys.executable, "-m", "horizonscan", "analyze", str(tmp_path / "in"), "-j", "4", *_args(tmp_path), *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "horizonscan",
+            "analyze",
+            str(tmp_path / "in"),
+            "-j",
+            "4",
+            *_args(tmp_path),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_analyses(tmp_path: Path, at_least: int, timeout: float = 60) -> int:
@@ -130,7 +158,9 @@ def _wait_for_analyses(tmp_path: Path, at_least: int, timeout: float = 60) -> in
     raise AssertionError("the batch made no progress")
 
 
-def test_sigkill_then_resume_loses_nothing_and_bills_nothing_twice(llm_server: MockLLMServer, tmp_path: Path) -> None:
+def test_sigkill_then_resume_loses_nothing_and_bills_nothing_twice(
+    llm_server: MockLLMServer, tmp_path: Path
+) -> None:
     llm_server.latency = 0.15
     write_articles(tmp_path / "in", 40)
     proc = _spawn(tmp_path, llm_server)

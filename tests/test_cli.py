@@ -29,7 +29,9 @@ def test_one_bad_input_does_not_stop_the_batch(openai_env: MockLLMServer, tmp_pa
     short.write_text("Just a line.")
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"not a pdf at all")
-    run = run_cli("analyze", str(FR), str(bad), str(tmp_path / "missing.txt"), str(short), str(DE), *_common(tmp_path))
+    run = run_cli(
+        "analyze", str(FR), str(bad), str(tmp_path / "missing.txt"), str(short), str(DE), *_common(tmp_path)
+    )
     assert run.code == 1
     lines = [ln for ln in run.stderr.splitlines() if ln.startswith(("FAILED", "SKIPPED"))]
     assert len(lines) == 3
@@ -74,8 +76,10 @@ def test_exports(openai_env: MockLLMServer, tmp_path: Path) -> None:
 
 def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "horizonscan.toml").write_text('llm = "anthropic:claude-haiku-4-5"\nconcurrency = 3\n'
-                                               'max_cost = 2.5\n[prices]\n"openai:x" = { input = 1.0, output = 2.0 }\n')
+    (tmp_path / "horizonscan.toml").write_text(
+        'llm = "anthropic:claude-haiku-4-5"\nconcurrency = 3\n'
+        'max_cost = 2.5\n[prices]\n"openai:x" = { input = 1.0, output = 2.0 }\n'
+    )
     monkeypatch.setenv("HORIZONSCAN_CONCURRENCY", "5")
     shown = run_cli("config", "--json").json()
     assert shown["settings"]["llm"] == "anthropic:claude-haiku-4-5"
@@ -89,8 +93,22 @@ def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_module_entry_point_and_help() -> None:
     env = dict(os.environ)
-    out = subprocess.run([sys.executable, "-m", "horizonscan", "analyze", "--help"], capture_output=True,
-                         text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "horizonscan", "analyze", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0
-    for flag in ("--llm", "--out", "--origin", "--json", "--db", "--concurrency", "--max-cost", "--retry-failed"):
+    for flag in (
+        "--llm",
+        "--out",
+        "--origin",
+        "--json",
+        "--db",
+        "--concurrency",
+        "--max-cost",
+        "--retry-failed",
+    ):
         assert flag in out.stdout

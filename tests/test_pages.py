@@ -16,16 +16,40 @@ HOSTILE = 'A | B\nC <script>alert("x")</script> [click](javascript:alert(1)) # n
 
 def _analysis(text: str = "Plain text", **over: object) -> Analysis:
     def item(kind: str, name: str) -> CheckedItem:
-        extra = {"change": f"from x to y {text}", "ten_year": text, "driving_force": text} if kind == "signal" else {}
-        return CheckedItem(kind=kind, name=name, description=f"desc {text}", relevancy=4,  # type: ignore[arg-type]
-                           evidence="quote", evidence_found=True, evidence_score=1.0, **extra)
+        extra = (
+            {"change": f"from x to y {text}", "ten_year": text, "driving_force": text}
+            if kind == "signal"
+            else {}
+        )
+        return CheckedItem(
+            kind=kind,
+            name=name,
+            description=f"desc {text}",
+            relevancy=4,  # type: ignore[arg-type]
+            evidence="quote",
+            evidence_found=True,
+            evidence_score=1.0,
+            **extra,
+        )
 
     data: dict[str, object] = dict(
-        text_hash="h" * 64, model="openai:m", prompt_version="v1-x", title=f"Title {text}",
-        summary=f"Summary {text}", keywords=["k1", f"k2 {text}"], themes=["t1"], category="technology",
-        type="news", language="fr",
-        items=[item("signal", "S1"), item("signal", "S2"), item("behavior", "B1"),
-               item("technology", "T1"), item("issue", "I1")],
+        text_hash="h" * 64,
+        model="openai:m",
+        prompt_version="v1-x",
+        title=f"Title {text}",
+        summary=f"Summary {text}",
+        keywords=["k1", f"k2 {text}"],
+        themes=["t1"],
+        category="technology",
+        type="news",
+        language="fr",
+        items=[
+            item("signal", "S1"),
+            item("signal", "S2"),
+            item("behavior", "B1"),
+            item("technology", "T1"),
+            item("issue", "I1"),
+        ],
     )
     data.update(over)
     return Analysis.model_validate(data)
@@ -44,17 +68,28 @@ def _table_after(md: str, heading: str) -> list[list[str]]:
 @needs_seeds
 def test_layout_matches_the_seed_page() -> None:
     seed = SEED_PAGE.read_text(encoding="utf-8")
-    page = render_page(_analysis(), url="https://example.org/a", origin=Origin(label="6102.0", url="https://kghosh.substack.com/p/6102.0"))
+    page = render_page(
+        _analysis(),
+        url="https://example.org/a",
+        origin=Origin(label="6102.0", url="https://kghosh.substack.com/p/6102.0"),
+    )
     seed_heads = _headings(seed)
     ours = [h for h in _headings(page) if h in seed_heads]
     assert ours == seed_heads
     # Same title line and link line shapes as the seed.
     assert re.match(r"^# __.+__, from \(\[.+\]\(https://.+\)\.\)$", seed.splitlines()[0])
     assert re.match(r"^# __.+__, from \(\[.+\]\(https://.+\)\.\)$", page.splitlines()[0])
-    assert page.splitlines()[0] == "# __Title Plain text__, from ([6102.0](https://kghosh.substack.com/p/6102.0).)"
+    assert (
+        page.splitlines()[0]
+        == "# __Title Plain text__, from ([6102.0](https://kghosh.substack.com/p/6102.0).)"
+    )
     assert "__[External link](https://example.org/a)__" in page
-    for heading, columns in (("Signals", SIGNAL_COLUMNS), ("Behaviors", ITEM_COLUMNS),
-                             ("Technologies", ITEM_COLUMNS), ("Issues", ITEM_COLUMNS)):
+    for heading, columns in (
+        ("Signals", SIGNAL_COLUMNS),
+        ("Behaviors", ITEM_COLUMNS),
+        ("Technologies", ITEM_COLUMNS),
+        ("Issues", ITEM_COLUMNS),
+    ):
         assert tuple(_table_after(seed, heading)[0]) == columns
         table = _table_after(page, heading)
         assert tuple(table[0]) == columns
@@ -70,8 +105,11 @@ def test_empty_sections_are_left_out_and_no_origin_means_plain_title() -> None:
 
 
 def test_hostile_text_cannot_break_tables_or_inject_html() -> None:
-    page = render_page(_analysis(HOSTILE), url="javascript:alert(1)",
-                       origin=Origin(label="Evil](javascript:x)", url="https://ok.example/x)y"))
+    page = render_page(
+        _analysis(HOSTILE),
+        url="javascript:alert(1)",
+        origin=Origin(label="Evil](javascript:x)", url="https://ok.example/x)y"),
+    )
     for heading, columns in (("Signals", SIGNAL_COLUMNS), ("Behaviors", ITEM_COLUMNS)):
         rows = _table_after(page, heading)
         assert all(len(r) == len(columns) for r in rows), rows
@@ -92,11 +130,30 @@ def test_index_groups_by_category(tmp_path: Path) -> None:
     from horizonscan.store.repo import ArticleView
 
     views = [
-        ArticleView(id=1, source="a", url=None, origin=None, title=None, language="fr", status="analyzed",
-                    error=None, text_hash="h", analysis=_analysis(title="Zeta")),
-        ArticleView(id=2, source="b", url=None, origin=Origin(label="Weekly 3"), title=None, language="de",
-                    status="analyzed", error=None, text_hash="i",
-                    analysis=_analysis(title="Alpha", category="economy")),
+        ArticleView(
+            id=1,
+            source="a",
+            url=None,
+            origin=None,
+            title=None,
+            language="fr",
+            status="analyzed",
+            error=None,
+            text_hash="h",
+            analysis=_analysis(title="Zeta"),
+        ),
+        ArticleView(
+            id=2,
+            source="b",
+            url=None,
+            origin=Origin(label="Weekly 3"),
+            title=None,
+            language="de",
+            status="analyzed",
+            error=None,
+            text_hash="i",
+            analysis=_analysis(title="Alpha", category="economy"),
+        ),
     ]
     pages = write_pages(tmp_path, views)
     index = write_index(tmp_path, views).read_text(encoding="utf-8")

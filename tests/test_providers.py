@@ -14,11 +14,23 @@ FR = EXAMPLES / "lyon-navettes-autonomes.fr.txt"
 
 
 def _analyze(tmp_path: Path, *inputs: str, llm: str = "openai:gpt-4o-mini", extra: tuple[str, ...] = ()):
-    return run_cli("analyze", *inputs, "--llm", llm, "--db", str(tmp_path / "hs.db"),
-                   "--out", str(tmp_path / "pages"), "--json", *extra)
+    return run_cli(
+        "analyze",
+        *inputs,
+        "--llm",
+        llm,
+        "--db",
+        str(tmp_path / "hs.db"),
+        "--out",
+        str(tmp_path / "pages"),
+        "--json",
+        *extra,
+    )
 
 
-def test_openai_request_carries_schema_and_delimited_article(openai_env: MockLLMServer, tmp_path: Path) -> None:
+def test_openai_request_carries_schema_and_delimited_article(
+    openai_env: MockLLMServer, tmp_path: Path
+) -> None:
     run = _analyze(tmp_path, str(FR))
     assert run.code == 0, run.stderr
     assert len(openai_env.requests) == 1
@@ -55,7 +67,9 @@ def test_second_run_makes_no_call_and_usage_counts(openai_env: MockLLMServer, tm
     assert usage["models"][0]["model"] == "gpt-4o-mini" and usage["total"]["input_tokens"] > 0
 
 
-def test_copied_text_under_another_name_is_not_analyzed_twice(openai_env: MockLLMServer, tmp_path: Path) -> None:
+def test_copied_text_under_another_name_is_not_analyzed_twice(
+    openai_env: MockLLMServer, tmp_path: Path
+) -> None:
     copy = tmp_path / "copy.txt"
     copy.write_text(FR.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
     run = _analyze(tmp_path, str(FR), str(copy))
@@ -84,8 +98,10 @@ def test_non_english_answer_is_reasked(openai_env: MockLLMServer, tmp_path: Path
 
     french = fake_analysis("x")
     french["title"] = "Lyon teste des navettes autonomes dans trois quartiers"
-    french["summary"] = ("La métropole de Lyon a lancé une expérimentation avec des navettes électriques "
-                         "sans conducteur que les habitants peuvent réserver depuis une application.")
+    french["summary"] = (
+        "La métropole de Lyon a lancé une expérimentation avec des navettes électriques "
+        "sans conducteur que les habitants peuvent réserver depuis une application."
+    )
     openai_env.script = [french]
     run = _analyze(tmp_path, str(FR))
     assert run.code == 0
@@ -101,8 +117,17 @@ def test_gives_up_after_two_reasks_and_says_why(openai_env: MockLLMServer, tmp_p
     result = run.json()["results"][0]
     assert result["status"] == "failed" and "no valid answer after 3 tries" in result["error"]
     # --retry-failed redoes exactly that article, and then it is done.
-    again = run_cli("analyze", "--retry-failed", "--llm", "openai:gpt-4o-mini", "--db", str(tmp_path / "hs.db"),
-                    "--out", str(tmp_path / "pages"), "--json")
+    again = run_cli(
+        "analyze",
+        "--retry-failed",
+        "--llm",
+        "openai:gpt-4o-mini",
+        "--db",
+        str(tmp_path / "hs.db"),
+        "--out",
+        str(tmp_path / "pages"),
+        "--json",
+    )
     assert again.code == 0 and again.json()["summary"]["analyzed"] == 1
 
 

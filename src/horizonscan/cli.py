@@ -29,7 +29,9 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)
 
-DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite file [env HORIZONSCAN_DB; default ./horizonscan.db]")]
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", help="SQLite file [env HORIZONSCAN_DB; default ./horizonscan.db]")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
@@ -65,31 +67,59 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Horizon scanning for futurists, strategy teams and tech-watch analysts."""
 
 
 @app.command()
 def analyze(
-    inputs: Annotated[list[str] | None, typer.Argument(
-        help="Files (.txt .md .html .htm .pdf), folders, or http(s) URLs.", show_default=False)] = None,
-    llm: Annotated[str | None, typer.Option(
-        "--llm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | auto [env HORIZONSCAN_LLM]")] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files (.txt .md .html .htm .pdf), folders, or http(s) URLs.", show_default=False
+        ),
+    ] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | auto [env HORIZONSCAN_LLM]"
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
-    origin: Annotated[str | None, typer.Option(
-        "--origin", help="Where the links came from: LABEL or LABEL=URL (shown in each page's title line).")] = None,
-    concurrency: Annotated[int | None, typer.Option(
-        "--concurrency", "-j", help="Articles analyzed at once [default 8 hosted, 1 local].")] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            help="Where the links came from: LABEL or LABEL=URL (shown in each page's title line).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-j", help="Articles analyzed at once [default 8 hosted, 1 local]."),
+    ] = None,
     rpm: Annotated[float | None, typer.Option("--rpm", help="Max LLM requests per minute.")] = None,
     tpm: Annotated[float | None, typer.Option("--tpm", help="Max LLM tokens per minute.")] = None,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Stop starting calls past this many USD.")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Stop starting calls past this many tokens.")] = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Redo the articles that failed before.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Analyze inputs flagged as too short, paywall or error page.")] = False,
-    allow_private_network: Annotated[bool, typer.Option(
-        "--allow-private-network", help="Allow URLs that resolve to private/loopback addresses.")] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop starting calls past this many USD.")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Stop starting calls past this many tokens.")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Redo the articles that failed before.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Analyze inputs flagged as too short, paywall or error page.")
+    ] = False,
+    allow_private_network: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-network", help="Allow URLs that resolve to private/loopback addresses."
+        ),
+    ] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -99,9 +129,17 @@ def analyze(
     from horizonscan.pipeline import run_batch
     from horizonscan.sources.inputs import expand_inputs
 
-    settings = _settings(llm=llm, out=out, db=db, concurrency=concurrency, rpm=rpm, tpm=tpm,
-                         max_cost=max_cost, max_tokens=max_tokens,
-                         allow_private_network=allow_private_network or None)
+    settings = _settings(
+        llm=llm,
+        out=out,
+        db=db,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        max_cost=max_cost,
+        max_tokens=max_tokens,
+        allow_private_network=allow_private_network or None,
+    )
     args = list(inputs or [])
     if not args and not retry_failed:
         raise _fail("give at least one file, folder or URL (or --retry-failed)", EXIT_USAGE)
@@ -118,9 +156,17 @@ def analyze(
             err.print("Nothing to retry: no failed articles.")
             raise typer.Exit(EXIT_OK)
     try:
-        summary = asyncio.run(run_batch(store, settings, items, origin=origin_obj, force=force,
-                                        show_progress=not as_json and sys.stderr.isatty(),
-                                        log=lambda m: err.print(m, highlight=False)))
+        summary = asyncio.run(
+            run_batch(
+                store,
+                settings,
+                items,
+                origin=origin_obj,
+                force=force,
+                show_progress=not as_json and sys.stderr.isatty(),
+                log=lambda m: err.print(m, highlight=False),
+            )
+        )
     except ConfigurationError as exc:
         raise _fail(str(exc), EXIT_CONFIG) from exc
     except KeyboardInterrupt:
@@ -129,8 +175,13 @@ def analyze(
     finally:
         store.close()
     if as_json:
-        print(json.dumps({"summary": summary.as_dict(),
-                          "results": [r.model_dump() for r in summary.results]}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {"summary": summary.as_dict(), "results": [r.model_dump() for r in summary.results]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         for r in summary.results:
             if r.status in ("failed", "skipped"):
@@ -145,8 +196,11 @@ def analyze(
             highlight=False,
         )
         if summary.stopped:
-            err.print(f"[yellow]Stopped early:[/yellow] {summary.stopped}. Raise the limit and run again "
-                      "to continue; nothing done is lost.", highlight=False)
+            err.print(
+                f"[yellow]Stopped early:[/yellow] {summary.stopped}. Raise the limit and run again "
+                "to continue; nothing done is lost.",
+                highlight=False,
+            )
     if summary.stopped:
         raise typer.Exit(EXIT_BUDGET)
     if summary.count("failed") or summary.count("skipped"):
@@ -165,11 +219,21 @@ def usage(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    table = Table("provider", "model", "calls", "ok", "failed", "tokens in", "tokens out", "cost USD", "avg s")
+    table = Table(
+        "provider", "model", "calls", "ok", "failed", "tokens in", "tokens out", "cost USD", "avg s"
+    )
     for r in [*rows, {"provider": "total", "model": "", **_totals(rows)}]:
-        table.add_row(r["provider"], r["model"], str(r["calls"]), str(r["ok"]), str(r["failed"]),
-                      str(r["input_tokens"]), str(r["output_tokens"]), f"{r['cost_usd']:.4f}",
-                      f"{r.get('avg_latency_s', 0):.2f}")
+        table.add_row(
+            r["provider"],
+            r["model"],
+            str(r["calls"]),
+            str(r["ok"]),
+            str(r["failed"]),
+            str(r["input_tokens"]),
+            str(r["output_tokens"]),
+            f"{r['cost_usd']:.4f}",
+            f"{r.get('avg_latency_s', 0):.2f}",
+        )
     Console().print(table)
 
 
@@ -183,7 +247,9 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="json | csv | parquet")] = "json",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default stdout].")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write [default stdout].")
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Export every analysis (JSON nested; CSV and Parquet one row per item)."""
@@ -236,9 +302,17 @@ def config(as_json: JsonOpt = False) -> None:
     keys = {k: ("set" if os.environ.get(k) else "not set") for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
     data["OPENAI_BASE_URL"] = os.environ.get("OPENAI_BASE_URL")
     if as_json:
-        print(json.dumps({"settings": data, "from": origin, "keys": keys,
-                          "config_files": [str(user_config_path()), str(Path.cwd() / "horizonscan.toml")]},
-                         indent=2))
+        print(
+            json.dumps(
+                {
+                    "settings": data,
+                    "from": origin,
+                    "keys": keys,
+                    "config_files": [str(user_config_path()), str(Path.cwd() / "horizonscan.toml")],
+                },
+                indent=2,
+            )
+        )
         return
     for k, v in data.items():
         print(f"{k:22} = {v!r}" + (f"   ({origin[k]})" if k in origin else ""))

@@ -55,7 +55,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     data = data.get("horizonscan", data)  # a [horizonscan] table or top-level keys
     if any(k.lower().endswith(("api_key", "apikey", "secret", "token")) for k in data):
-        raise ConfigError(f"{path}: keys do not belong in config files; use OPENAI_API_KEY / ANTHROPIC_API_KEY")
+        raise ConfigError(
+            f"{path}: keys do not belong in config files; use OPENAI_API_KEY / ANTHROPIC_API_KEY"
+        )
     return dict(data)
 
 
@@ -70,7 +72,9 @@ def _env_values() -> dict[str, Any]:
     return out
 
 
-def load_settings(overrides: dict[str, Any] | None = None, *, cwd: Path | None = None) -> tuple[Settings, dict[str, str]]:
+def load_settings(
+    overrides: dict[str, Any] | None = None, *, cwd: Path | None = None
+) -> tuple[Settings, dict[str, str]]:
     """Return the settings and, for each key that is not a default, where its value came from."""
     layers: list[tuple[str, dict[str, Any]]] = []
     user = user_config_path()
@@ -94,4 +98,6 @@ def load_settings(overrides: dict[str, Any] | None = None, *, cwd: Path | None =
         return Settings.model_validate(merged), origin
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings ({problems}); sources: {', '.join(l for l, _ in layers)}") from exc
+        raise ConfigError(
+            f"invalid settings ({problems}); sources: {', '.join(name for name, _ in layers)}"
+        ) from exc

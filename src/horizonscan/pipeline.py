@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from horizonscan.analysis.analyzer import Analyzer
 from horizonscan.config import Settings
@@ -22,10 +23,14 @@ from horizonscan.llm.client import LLMClient, LLMFailure
 from horizonscan.llm.limits import Budget, BudgetExceeded, RateLimiter
 from horizonscan.llm.pricing import PriceTable
 from horizonscan.llm.registry import make_provider
-from horizonscan.models import Analysis, ArticleResult, CallRecord, Document, Origin
+from horizonscan.models import Analysis, ArticleResult, CallRecord, Document, Origin, ResultStatus
 from horizonscan.publish.site import write_index, write_pages
 from horizonscan.sources.inputs import Input
-from horizonscan.store.repo import Store
+from horizonscan.store.repo import ArticleView, Store
+from horizonscan.store.schema import ArticleRow
+
+if TYPE_CHECKING:
+    from horizonscan.sources.fetch import Fetcher
 
 ProgressHook = Callable[[ArticleResult], None]
 
@@ -47,13 +52,19 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "analyzed": self.count("analyzed"), "reused": self.count("reused"),
-            "failed": self.count("failed"), "skipped": self.count("skipped"),
+            "analyzed": self.count("analyzed"),
+            "reused": self.count("reused"),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
             "not_started": self.count("not started"),
-            "stopped": self.stopped, "interrupted": self.interrupted,
-            "seconds": round(self.seconds, 3), "llm_calls": self.calls,
-            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-            "cost_usd": round(self.cost_usd, 6), "index": self.index,
+            "stopped": self.stopped,
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 3),
+            "llm_calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "index": self.index,
         }
 
 
@@ -68,8 +79,15 @@ class BatchOptions:
 
 
 class Batch:
-    def __init__(self, store: Store, analyzer: Analyzer, options: BatchOptions,
-                 *, on_result: ProgressHook | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        analyzer: Analyzer,
+        options: BatchOptions,
+        *,
+        on_result: ProgressHook | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.store = store
         self.analyzer = analyzer
         self.opts = options
@@ -80,7 +98,7 @@ class Batch:
         self._inflight: dict[str, asyncio.Future[Analysis | None]] = {}
         self._keys: set[str] = set()
         self._pending: dict[str, list[CallRecord]] = {}
-        self._fetcher: object | None = None
+        self._fetcher: Fetcher | None = None
 
     # ----- public ----------------------------------------------------------------------------
     async def run(self, inputs: list[Input]) -> RunSummary:
@@ -93,8 +111,10 @@ class Batch:
         for item in inputs:
             queue.put_nowait(item)
         # Extraction of the next articles overlaps the LLM calls of the current ones.
-        workers = [asyncio.create_task(self._worker(queue, known))
-                   for _ in range(min(len(inputs), self.opts.concurrency + 2) or 1)]
+        workers = [
+            asyncio.create_task(self._worker(queue, known))
+            for _ in range(min(len(inputs), self.opts.concurrency + 2) or 1)
+        ]
         try:
             await asyncio.gather(*workers)
         except asyncio.CancelledError:
@@ -135,19 +155,20 @@ class Batch:
         if self.on_result is not None:
             self.on_result(result)
 
-    async def _worker(self, queue: asyncio.Queue[Input], known: dict[str, object]) -> None:
+    async def _worker(self, queue: asyncio.Queue[Input], known: dict[str, ArticleRow]) -> None:
         while True:
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             if self.summary.stopped:
-                self._report(ArticleResult(source=item.source, status="not started",
-                                           error=self.summary.stopped))
+                self._report(
+                    ArticleResult(source=item.source, status="not started", error=self.summary.stopped)
+                )
                 continue
             self._report(await self._one(item, known))
 
-    async def _one(self, item: Input, known: dict[str, object]) -> ArticleResult:
+    async def _one(self, item: Input, known: dict[str, ArticleRow]) -> ArticleResult:
         if item.error:
             return ArticleResult(source=item.source, status="failed", error=item.error)
         try:
@@ -159,22 +180,30 @@ class Batch:
         except Exception as exc:  # a fetch failure from sources (reason carried in the message)
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
             return self._fail_extraction(item.source, reason)
-        article_id = self.store.upsert_article(doc)
         if self.opts.origin is not None and doc.origin is None:
-            self.store.set_origin(article_id, self.opts.origin)
+            doc = doc.model_copy(update={"origin": self.opts.origin})
+        article_id = self.store.upsert_article(doc)
         if doc.flags and not self.opts.force:
             reason = "; ".join(doc.flags) + " (use --force to analyze anyway)"
             self.store.set_status(article_id, "skipped", reason)
-            return ArticleResult(source=item.source, status="skipped", article_id=article_id,
-                                 title=doc.title, language=doc.language, error=reason)
-        existing = self.store.find_analysis(doc.text_hash, self.analyzer.prompt_version,
-                                            self.analyzer.model_spec)
-        if existing is not None:
-            self.store.set_status(article_id, "analyzed")
-            return self._done("reused", item.source, article_id, existing, 0)
+            return ArticleResult(
+                source=item.source,
+                status="skipped",
+                article_id=article_id,
+                title=doc.title,
+                language=doc.language,
+                error=reason,
+            )
+        if doc.text_hash in self._keys:  # same text known under another name, or re-extracted
+            existing = self.store.find_analysis(
+                doc.text_hash, self.analyzer.prompt_version, self.analyzer.model_spec
+            )
+            if existing is not None:
+                self.store.set_status(article_id, "analyzed")
+                return self._done("reused", item.source, article_id, existing, 0, doc)
         return await self._analyze(item.source, article_id, doc)
 
-    async def _document(self, item: Input, known: dict[str, object]) -> Document:
+    async def _document(self, item: Input, known: dict[str, ArticleRow]) -> Document:
         origin = self.opts.origin
         if item.is_url:
             from horizonscan.sources.remote import fetch_document
@@ -185,17 +214,27 @@ class Batch:
         data = await asyncio.to_thread(path.read_bytes)
         row = known.get(item.source)
         digest = raw_hash(data)
-        if (row is not None and getattr(row, "raw_hash", None) == digest
-                and getattr(row, "status", None) == "analyzed" and getattr(row, "text_hash", None) in self._keys):
+        if (
+            row is not None
+            and row.raw_hash == digest
+            and row.status == "analyzed"
+            and row.text_hash in self._keys
+        ):
             # Same bytes, already analyzed with this prompt and model: nothing to extract or call.
-            article_id = int(getattr(row, "id"))  # noqa: B009
-            if origin is not None and getattr(row, "origin_label", None) is None:
-                self.store.set_origin(article_id, origin)
-            raise _Reused(ArticleResult(source=item.source, status="reused", article_id=article_id,
-                                        title=getattr(row, "title", None),
-                                        language=getattr(row, "language", None)))
-        return await asyncio.to_thread(extract_bytes, data, source=item.source, kind=kind_of(path),
-                                       origin=origin)
+            if origin is not None and row.origin_label is None:
+                self.store.set_origin(row.id, origin)
+            raise _Reused(
+                ArticleResult(
+                    source=item.source,
+                    status="reused",
+                    article_id=row.id,
+                    title=row.title,
+                    language=row.language,
+                )
+            )
+        return await asyncio.to_thread(
+            extract_bytes, data, source=item.source, kind=kind_of(path), origin=origin
+        )
 
     async def _analyze(self, source: str, article_id: int, doc: Document) -> ArticleResult:
         waiter = self._inflight.get(doc.text_hash)
@@ -203,7 +242,7 @@ class Batch:
             shared = await waiter
             if shared is not None:
                 self.store.set_status(article_id, "analyzed")
-                return self._done("reused", source, article_id, shared, 0)
+                return self._done("reused", source, article_id, shared, 0, doc)
         future: asyncio.Future[Analysis | None] = asyncio.get_running_loop().create_future()
         self._inflight[doc.text_hash] = future
         calls_before = self.summary.calls
@@ -212,22 +251,32 @@ class Batch:
                 if self.summary.stopped:
                     raise BudgetExceeded(self.summary.stopped)
                 analysis = await self.analyzer.analyze(doc)
-            analysis.id = self.store.save_analysis(analysis, article_id, run_id=self.run_id,
-                                                   calls=self._pending.pop(doc.text_hash, []))
+            analysis.id = self.store.save_analysis(
+                analysis, article_id, run_id=self.run_id, calls=self._pending.pop(doc.text_hash, [])
+            )
             self._keys.add(doc.text_hash)
             future.set_result(analysis)
-            return self._done("analyzed", source, article_id, analysis, self.summary.calls - calls_before)
+            return self._done(
+                "analyzed", source, article_id, analysis, self.summary.calls - calls_before, doc
+            )
         except BudgetExceeded as exc:
             self.summary.stopped = self.summary.stopped or str(exc)
             future.set_result(None)
-            return ArticleResult(source=source, status="not started", article_id=article_id,
-                                 error=self.summary.stopped)
+            return ArticleResult(
+                source=source, status="not started", article_id=article_id, error=self.summary.stopped
+            )
         except LLMFailure as exc:
             future.set_result(None)
             self.store.set_status(article_id, "failed", str(exc), count_attempt=True)
-            return ArticleResult(source=source, status="failed", article_id=article_id, title=doc.title,
-                                 language=doc.language, error=str(exc),
-                                 llm_calls=self.summary.calls - calls_before)
+            return ArticleResult(
+                source=source,
+                status="failed",
+                article_id=article_id,
+                title=doc.title,
+                language=doc.language,
+                error=str(exc),
+                llm_calls=self.summary.calls - calls_before,
+            )
         except BaseException:
             if not future.done():
                 future.set_result(None)
@@ -238,15 +287,40 @@ class Batch:
             if leftover:  # e.g. the parts of a long article whose merge failed
                 self.store.record_calls(leftover, self.run_id)
 
-    def _done(self, status: str, source: str, article_id: int, analysis: Analysis, calls: int) -> ArticleResult:
+    def _done(
+        self,
+        status: ResultStatus,
+        source: str,
+        article_id: int,
+        analysis: Analysis,
+        calls: int,
+        doc: Document,
+    ) -> ArticleResult:
         page = None
         if self.opts.write_pages and status == "analyzed":
-            views = self.store.views(article_ids=[article_id], prompt_version=analysis.prompt_version,
-                                     model=analysis.model)
-            page = str(write_pages(self.opts.out, views).get(article_id)) if views else None
-        return ArticleResult(source=source, status=status, article_id=article_id,
-                             analysis_id=analysis.id, title=analysis.title, language=analysis.language,
-                             page=page, llm_calls=calls)
+            view = ArticleView(
+                id=article_id,
+                source=source,
+                url=doc.url,
+                origin=doc.origin,
+                title=doc.title,
+                language=doc.language,
+                status="analyzed",
+                error=None,
+                text_hash=doc.text_hash,
+                analysis=analysis,
+            )
+            page = str(write_pages(self.opts.out, [view])[article_id])
+        return ArticleResult(
+            source=source,
+            status=status,
+            article_id=article_id,
+            analysis_id=analysis.id,
+            title=analysis.title,
+            language=analysis.language,
+            page=page,
+            llm_calls=calls,
+        )
 
     def _fail_extraction(self, source: str, reason: str) -> ArticleResult:
         row = self.store.article_by_source(source)
@@ -254,7 +328,7 @@ class Batch:
             self.store.set_status(row.id, "failed", reason, count_attempt=True)
         return ArticleResult(source=source, status="failed", error=reason)
 
-    async def _get_fetcher(self) -> object:
+    async def _get_fetcher(self) -> Fetcher:
         if self._fetcher is None:
             from horizonscan.sources.remote import make_fetcher
 
@@ -263,9 +337,7 @@ class Batch:
 
     async def _close_fetcher(self) -> None:
         if self._fetcher is not None:
-            close = getattr(self._fetcher, "aclose", None)
-            if close is not None:
-                await close()
+            await self._fetcher.aclose()
 
 
 class _Reused(Exception):
@@ -273,11 +345,11 @@ class _Reused(Exception):
         self.result = result
 
 
-
 def make_analyzer(settings: Settings, *, log: Callable[[str], None] | None = None) -> Analyzer:
     """Wire provider, limits, prices and prompts from the effective settings."""
-    provider = make_provider(settings.llm, timeout=settings.timeout,
-                             context_tokens=settings.context_tokens, progress=log)
+    provider = make_provider(
+        settings.llm, timeout=settings.timeout, context_tokens=settings.context_tokens, progress=log
+    )
     client = LLMClient(
         provider,
         prices=PriceTable(settings.prices),
@@ -303,8 +375,13 @@ async def run_batch(
 ) -> RunSummary:
     analyzer = make_analyzer(settings, log=log)
     concurrency = settings.concurrency or analyzer.client.provider.default_concurrency
-    opts = BatchOptions(out=settings.out, concurrency=concurrency, origin=origin, force=force,
-                        allow_private_network=settings.allow_private_network)
+    opts = BatchOptions(
+        out=settings.out,
+        concurrency=concurrency,
+        origin=origin,
+        force=force,
+        allow_private_network=settings.allow_private_network,
+    )
     try:
         if not show_progress:
             return await Batch(store, analyzer, opts).run(inputs)
@@ -320,14 +397,25 @@ class BatchProgress:
     """A Rich progress bar: done / failed counts, ETA, tokens and cost (TTY only)."""
 
     def __init__(self, total: int) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.batch: Batch | None = None
         self._progress = Progress(
-            TextColumn("[bold]analyzing"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), transient=False,
+            TextColumn("[bold]analyzing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=False,
         )
         self._task = self._progress.add_task("analyze", total=total, detail="")
 
@@ -342,7 +430,9 @@ class BatchProgress:
         s = self.batch.summary if self.batch else None
         detail = ""
         if s is not None:
-            detail = (f"ok {s.count('analyzed') + s.count('reused')} · failed {s.count('failed')} · "
-                      f"skipped {s.count('skipped')} · {s.input_tokens + s.output_tokens} tok · "
-                      f"${s.cost_usd:.4f}")
+            detail = (
+                f"ok {s.count('analyzed') + s.count('reused')} · failed {s.count('failed')} · "
+                f"skipped {s.count('skipped')} · {s.input_tokens + s.output_tokens} tok · "
+                f"${s.cost_usd:.4f}"
+            )
         self._progress.update(self._task, advance=1, detail=detail)

@@ -9,6 +9,7 @@ the article), records every request, and can inject latency and faults: 429 (wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -58,19 +59,28 @@ def fake_analysis(prompt: str) -> dict[str, Any]:
     subject = caps[1] if len(caps) > 1 else "the sector"
 
     def item(i: int) -> dict[str, Any]:
-        return {"name": f"Development {i + 1} around {subject}",
-                "description": f"The article describes a development involving {subject}.",
-                "relevancy": (i % 5) + 1, "evidence": _words(text, 8 * i, 8)}
+        return {
+            "name": f"Development {i + 1} around {subject}",
+            "description": f"The article describes a development involving {subject}.",
+            "relevancy": (i % 5) + 1,
+            "evidence": _words(text, 8 * i, 8),
+        }
 
-    signal = {"name": f"Shift around {subject}", "description": f"A change involving {subject}.",
-              "change": "From the current practice to a new approach.",
-              "ten_year": "Organisations may work differently in ten years.",
-              "driving_force": "Technology and market pressure.", "relevancy": 4,
-              "evidence": _words(text, 3, 10)}
+    signal = {
+        "name": f"Shift around {subject}",
+        "description": f"A change involving {subject}.",
+        "change": "From the current practice to a new approach.",
+        "ten_year": "Organisations may work differently in ten years.",
+        "driving_force": "Technology and market pressure.",
+        "relevancy": 4,
+        "evidence": _words(text, 3, 10),
+    }
     return {
         "title": f"Report on {subject} and the changes it brings",
-        "summary": (f"This article reports on a development concerning {subject}. It explains what is "
-                    "changing, who is affected and why the change matters for organisations and people."),
+        "summary": (
+            f"This article reports on a development concerning {subject}. It explains what is "
+            "changing, who is affected and why the change matters for organisations and people."
+        ),
         "keywords": [subject, "change", "strategy"],
         "themes": ["technology", "society"],
         "category": "technology",
@@ -121,12 +131,20 @@ class MockLLMServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
-        app = Starlette(routes=[
-            Route("/v1/chat/completions", self._openai, methods=["POST"]),
-            Route("/v1/messages", self._anthropic, methods=["POST"]),
-        ])
-        config = uvicorn.Config(app, log_level="error", lifespan="off", timeout_keep_alive=30,
-                                limit_concurrency=1000, backlog=2048)
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._openai, methods=["POST"]),
+                Route("/v1/messages", self._anthropic, methods=["POST"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app,
+            log_level="error",
+            lifespan="off",
+            timeout_keep_alive=30,
+            limit_concurrency=1000,
+            backlog=2048,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
@@ -154,11 +172,15 @@ class MockLLMServer:
 
     async def _fault(self, action: Any) -> Response | None:
         if action == "429":
-            return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit_error"}},
-                                status_code=429, headers={"retry-after": "0"})
+            return JSONResponse(
+                {"error": {"message": "rate limited", "type": "rate_limit_error"}},
+                status_code=429,
+                headers={"retry-after": "0"},
+            )
         if action in ("500", "503"):
-            return JSONResponse({"error": {"message": "server error", "type": "api_error"}},
-                                status_code=int(action))
+            return JSONResponse(
+                {"error": {"message": "server error", "type": "api_error"}}, status_code=int(action)
+            )
         if action == "timeout":
             await asyncio.sleep(self.timeout_sleep)
             return JSONResponse({"error": {"message": "too late"}}, status_code=504)
@@ -187,24 +209,45 @@ class MockLLMServer:
         self.requests.append({"protocol": "openai", "headers": dict(request.headers), "body": body})
         fmt = (body.get("response_format") or {}).get("type")
         if fmt in self.unsupported_formats:
-            return JSONResponse({"error": {"message": f"response_format {fmt} is not supported",
-                                           "type": "invalid_request_error"}}, status_code=400)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"response_format {fmt} is not supported",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=400,
+            )
         action = self._next_action()
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = await self._fault(action)
         if fault is not None:
             return fault
-        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+        prompt = "\n".join(
+            str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user"
+        )
         content, finish = self._body_text(action, prompt)
-        return JSONResponse({
-            "id": "chatcmpl-mock", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "mock"),
-            "choices": [{"index": 0, "finish_reason": finish,
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": len(json.dumps(body)) // 4, "completion_tokens": len(content) // 4,
-                      "total_tokens": len(json.dumps(body)) // 4 + len(content) // 4},
-        })
+        return JSONResponse(
+            {
+                "id": "chatcmpl-mock",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "mock"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": finish,
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": len(json.dumps(body)) // 4,
+                    "completion_tokens": len(content) // 4,
+                    "total_tokens": len(json.dumps(body)) // 4 + len(content) // 4,
+                },
+            }
+        )
 
     async def _anthropic(self, request: Request) -> Response:
         body = await request.json()
@@ -215,27 +258,75 @@ class MockLLMServer:
         fault = await self._fault(action)
         if fault is not None:
             if fault.status_code == 429:
-                return JSONResponse({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
-                                    status_code=429, headers={"retry-after": "0"})
+                return JSONResponse(
+                    {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
+                    status_code=429,
+                    headers={"retry-after": "0"},
+                )
             return fault
-        prompt = "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                           for m in body.get("messages", []) if m.get("role") == "user")
+        prompt = "\n".join(
+            m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
+            for m in body.get("messages", [])
+            if m.get("role") == "user"
+        )
         if "output_config" in body and "json_schema" in self.unsupported_formats:
-            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error",
-                                 "message": "output_config.format: not supported for this model"}},
-                                status_code=400)
+            return JSONResponse(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "output_config.format: not supported for this model",
+                    },
+                },
+                status_code=400,
+            )
         content, finish = self._body_text(action, prompt)
         blocks: list[dict[str, Any]] = [{"type": "text", "text": content}]
         if body.get("tools"):
-            try:
-                blocks = [{"type": "tool_use", "id": "toolu_mock", "name": body["tools"][0]["name"],
-                           "input": json.loads(content)}]
-            except json.JSONDecodeError:
-                pass
-        return JSONResponse({
-            "id": "msg_mock", "type": "message", "role": "assistant", "model": body.get("model", "mock"),
-            "content": blocks,
-            "stop_reason": "max_tokens" if finish == "length" else ("tool_use" if body.get("tools") else "end_turn"),
-            "stop_sequence": None,
-            "usage": {"input_tokens": len(json.dumps(body)) // 4, "output_tokens": len(content) // 4},
-        })
+            with contextlib.suppress(json.JSONDecodeError):  # a garbage answer stays a text block
+                blocks = [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_mock",
+                        "name": body["tools"][0]["name"],
+                        "input": json.loads(content),
+                    }
+                ]
+        return JSONResponse(
+            {
+                "id": "msg_mock",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "mock"),
+                "content": blocks,
+                "stop_reason": "max_tokens"
+                if finish == "length"
+                else ("tool_use" if body.get("tools") else "end_turn"),
+                "stop_sequence": None,
+                "usage": {"input_tokens": len(json.dumps(body)) // 4, "output_tokens": len(content) // 4},
+            }
+        )
+
+
+def main() -> None:
+    """Serve standalone (benchmarks run it in its own process so it does not share our GIL)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    srv = MockLLMServer(latency=args.latency, fault_rate=args.fault_rate, seed=args.seed, port=args.port)
+    with srv:
+        print(srv.port, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

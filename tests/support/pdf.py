@@ -19,7 +19,9 @@ def make_pdf(lines: list[str], *, title: str = "", author: str = "") -> bytes:
         b"/Contents 5 0 R >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        f"<< /Title ({esc(title)}) /Author ({esc(author)}) /CreationDate (D:20261002120000Z) >>".encode("latin-1"),
+        f"<< /Title ({esc(title)}) /Author ({esc(author)}) /CreationDate (D:20261002120000Z) >>".encode(
+            "latin-1"
+        ),
     ]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -30,5 +32,8 @@ def make_pdf(lines: list[str], *, title: str = "", author: str = "") -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)

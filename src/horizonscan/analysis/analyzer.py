@@ -74,8 +74,13 @@ def split_text(text: str, max_chars: int) -> list[str]:
 
 
 class Analyzer:
-    def __init__(self, client: LLMClient, prompts: PromptSet | None = None,
-                 *, max_output_tokens: int = MAX_OUTPUT_TOKENS) -> None:
+    def __init__(
+        self,
+        client: LLMClient,
+        prompts: PromptSet | None = None,
+        *,
+        max_output_tokens: int = MAX_OUTPUT_TOKENS,
+    ) -> None:
         self.client = client
         self.prompts = prompts or load_prompts()
         self.schema = analysis_schema()
@@ -91,19 +96,25 @@ class Analyzer:
 
     def _request(self, user: str, text: str | None = None) -> ChatRequest:
         schema = self.schema
-        if text is not None and self.client.provider.constrained_decoding:
-            schema = constrained_schema(candidate_quotes(text))
+        system = self.prompts.system
+        if self.client.provider.constrained_decoding:
+            system = f"{system}\n{self.prompts.constrained}"
+            if text is not None:
+                schema = constrained_schema(candidate_quotes(text))
         return ChatRequest(
-            system=self.prompts.system,
+            system=system,
             messages=[Message("user", user)],
             schema=schema,
             max_output_tokens=self.max_output_tokens,
         )
 
     def _user(self, doc: Document, text: str, part_note: str = "") -> str:
+        title = (doc.title or "").replace("\n", " ").strip()[:300]
+        # The title is worth sending only when the text does not already start with it.
+        title_line = f" Title: {title}." if title and not text.lstrip().startswith(title[:40]) else ""
         return self.prompts.user.format(
             language=language_name(doc.language),
-            title=(doc.title or "unknown").replace("\n", " ")[:300],
+            title_line=title_line,
             part_note=part_note,
             boundary=doc.text_hash[:12],
             text=_defang(text, doc.text_hash[:12]),
@@ -120,8 +131,11 @@ class Analyzer:
 
     async def _call(self, user: str, text_hash: str, purpose: str, text: str | None = None) -> AnalysisOutput:
         return await self.client.structured(
-            self._request(user, text), parse_output, repair_prompt=self.prompts.repair,
-            text_hash=text_hash, purpose=purpose,
+            self._request(user, text),
+            parse_output,
+            repair_prompt=self.prompts.repair,
+            text_hash=text_hash,
+            purpose=purpose,
         )
 
     async def analyze(self, doc: Document) -> Analysis:
@@ -159,8 +173,10 @@ class Analyzer:
                 boundary = doc.text_hash[:12]
                 parts_json = "\n".join(p.model_dump_json() for p in group)
                 user = self.prompts.reduce.format(
-                    parts=len(group), language=language_name(doc.language),
-                    title=(doc.title or "unknown")[:300], boundary=boundary,
+                    parts=len(group),
+                    language=language_name(doc.language),
+                    title=(doc.title or "unknown")[:300],
+                    boundary=boundary,
                     parts_json=_defang(parts_json, boundary),
                 )
                 merged.append(await self._call(user, doc.text_hash, "reduce"))

@@ -17,12 +17,13 @@ class PromptSet:
     user: str
     repair: str
     reduce: str
+    constrained: str  # added to the system prompt for grammar-constrained (small, local) models
 
     @property
     def version(self) -> str:
         """`v1-<hash>`: the folder name plus a hash of the files' text."""
         digest = hashlib.sha256(
-            "\0".join((self.system, self.user, self.repair, self.reduce)).encode()
+            "\0".join((self.system, self.user, self.repair, self.reduce, self.constrained)).encode()
         ).hexdigest()[:8]
         return f"{self.name}-{digest}"
 
@@ -33,4 +34,6 @@ def load_prompts(name: str = DEFAULT_PROMPT_SET) -> PromptSet:
     def read(fname: str) -> str:
         return (root / fname).read_text(encoding="utf-8").strip()
 
-    return PromptSet(name, read("system.md"), read("user.md"), read("repair.md"), read("reduce.md"))
+    return PromptSet(
+        name, read("system.md"), read("user.md"), read("repair.md"), read("reduce.md"), read("constrained.md")
+    )

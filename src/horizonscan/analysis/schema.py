@@ -43,10 +43,10 @@ def _clean(node: Any, defs: dict[str, Any] | None) -> Any:
         if out.get("type") == "object" and "properties" in out:
             out["required"] = list(out["properties"])
             out["additionalProperties"] = False
-        # Length limits on strings are checked by pydantic; in the schema they only cost tokens.
-        if out.get("type") == "string":
-            out.pop("minLength", None)
-            out.pop("maxLength", None)
+        # Length and count limits are checked by pydantic and stated in the prompt; in the
+        # schema sent with every request they would only cost tokens.
+        for limit in ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum"):
+            out.pop(limit, None)
         return out
     if isinstance(node, list):
         return [_clean(v, defs) for v in node]
@@ -75,19 +75,21 @@ def constrained_schema(evidence_choices: list[str]) -> dict[str, Any]:
     schema = analysis_schema(inline=True)
     props = schema["properties"]
     props["title"].update(minLength=10, maxLength=140)
-    props["summary"].update(minLength=200, maxLength=MAX_SUMMARY_WORDS * 7)
+    props["summary"].update(minLength=200, maxLength=MAX_SUMMARY_WORDS * 6)
+    relevancy = {"type": "integer", "minimum": 0, "maximum": 5}
     props["keywords"].update(minItems=3, maxItems=8)
     props["keywords"]["items"].update(minLength=2, maxLength=40)
     props["themes"].update(minItems=2, maxItems=5)
     props["themes"]["items"].update(minLength=2, maxLength=40)
     for name in ITEM_LISTS:
         entry = props[name]
-        entry.update(minItems=1, maxItems=4)
+        entry.update(minItems=1, maxItems=4 if name == "signals" else 3)
         fields = entry["items"]["properties"]
-        fields["name"].update(minLength=3, maxLength=70)
+        fields["name"].update(minLength=8, maxLength=60)
+        fields["relevancy"] = dict(relevancy)
         for key in ("description", "change", "ten_year", "driving_force"):
             if key in fields:
-                fields[key].update(minLength=10, maxLength=240)
+                fields[key].update(minLength=12, maxLength=200)
         if evidence_choices:
             fields["evidence"] = {"type": "string", "enum": evidence_choices}
     return schema

@@ -11,8 +11,14 @@ from typing import Any
 from horizonscan.extract.language import detect_language
 from horizonscan.models import Document, Origin
 
-SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
-                      ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUPPORTED_SUFFIXES = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+}
 MIN_ARTICLE_CHARS = 300
 
 _PAYWALL = re.compile(
@@ -101,8 +107,9 @@ def _from_html(raw: bytes, url: str | None) -> dict[str, Any]:
     import trafilatura
 
     html = _decode(raw)
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                      include_tables=True, favor_recall=False)
+    doc = trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, include_comments=False, include_tables=True, favor_recall=False
+    )
     if doc is None:
         return {"text": ""}
     data: dict[str, Any] = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
@@ -151,8 +158,10 @@ def extract_bytes(
 ) -> Document:
     kind = kind or sniff_kind(data, content_type)
     if kind is None:
-        raise ExtractionError(f"unsupported content ({content_type or 'unknown type'}); "
-                              "horizonscan reads HTML, PDF, Markdown and plain text")
+        raise ExtractionError(
+            f"unsupported content ({content_type or 'unknown type'}); "
+            "horizonscan reads HTML, PDF, Markdown and plain text"
+        )
     if kind == "html":
         fields = _from_html(data, url)
     elif kind == "pdf":
@@ -161,8 +170,10 @@ def extract_bytes(
         fields = _from_text(_decode(data), markdown=(kind == "markdown"))
     text = (fields.get("text") or "").strip()
     if not text:
-        raise ExtractionError("no article text found in the page (empty, script-only or blocked); "
-                              "save the article as HTML or text and analyze the file")
+        raise ExtractionError(
+            "no article text found in the page (empty, script-only or blocked); "
+            "save the article as HTML or text and analyze the file"
+        )
     return Document(
         source=source,
         url=fields.get("url") or url,
@@ -182,8 +193,10 @@ def extract_bytes(
 def extract_file(path: Path, *, origin: Origin | None = None) -> Document:
     kind = kind_of(path)
     if kind is None:
-        raise ExtractionError(f"unsupported file type {path.suffix or '(none)'}; "
-                              f"use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        raise ExtractionError(
+            f"unsupported file type {path.suffix or '(none)'}; "
+            f"use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:

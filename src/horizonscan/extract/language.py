@@ -9,12 +9,36 @@ _DETECTOR: Any = None
 _LOCK = threading.Lock()
 
 NAMES = {
-    "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
-    "pt": "Portuguese", "nl": "Dutch", "pl": "Polish", "ru": "Russian", "tr": "Turkish",
-    "ar": "Arabic", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "sv": "Swedish",
-    "da": "Danish", "fi": "Finnish", "no": "Norwegian", "nb": "Norwegian", "cs": "Czech",
-    "el": "Greek", "he": "Hebrew", "hi": "Hindi", "uk": "Ukrainian", "ro": "Romanian",
-    "hu": "Hungarian", "id": "Indonesian", "vi": "Vietnamese", "th": "Thai", "fa": "Persian",
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "ru": "Russian",
+    "tr": "Turkish",
+    "ar": "Arabic",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "sv": "Swedish",
+    "da": "Danish",
+    "fi": "Finnish",
+    "no": "Norwegian",
+    "nb": "Norwegian",
+    "cs": "Czech",
+    "el": "Greek",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "uk": "Ukrainian",
+    "ro": "Romanian",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "vi": "Vietnamese",
+    "th": "Thai",
+    "fa": "Persian",
 }
 
 
@@ -25,9 +49,7 @@ def _detector() -> Any:
             from lingua import LanguageDetectorBuilder
 
             # Low-accuracy mode is plenty for article-length text and loads in a fraction of the time.
-            _DETECTOR = (
-                LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
-            )
+            _DETECTOR = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
     return _DETECTOR
 
 

@@ -54,8 +54,13 @@ class AnthropicProvider(Provider):
         if self.mode == "json_schema":
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": request.schema}}
         else:
-            kwargs["tools"] = [{"name": TOOL_NAME, "description": "Record the foresight analysis of the article.",
-                                "input_schema": request.schema}]
+            kwargs["tools"] = [
+                {
+                    "name": TOOL_NAME,
+                    "description": "Record the foresight analysis of the article.",
+                    "input_schema": request.schema,
+                }
+            ]
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
         return kwargs
 
@@ -69,8 +74,9 @@ class AnthropicProvider(Provider):
                 if self.mode_index + 1 < len(MODES) and ("output_config" in text or "format" in text):
                     self.mode_index += 1
                     continue
-                raise ProviderError(f"anthropic: bad request: {scrub(str(exc), self._secret)}",
-                                    transient=False, status=400) from exc
+                raise ProviderError(
+                    f"anthropic: bad request: {scrub(str(exc), self._secret)}", transient=False, status=400
+                ) from exc
             except anthropic.APIStatusError as exc:
                 raise _status_error(exc, self._secret) from exc
             except anthropic.APITimeoutError as exc:
@@ -99,11 +105,17 @@ def _status_error(exc: anthropic.APIStatusError, secret: str) -> ProviderError:
     status = exc.status_code
     message = scrub(str(exc), secret)
     if status in (401, 403):
-        return ProviderError(f"anthropic: HTTP {status} (check ANTHROPIC_API_KEY): {message}",
-                             transient=False, status=status)
+        return ProviderError(
+            f"anthropic: HTTP {status} (check ANTHROPIC_API_KEY): {message}", transient=False, status=status
+        )
     if status == 404:
-        return ProviderError(f"anthropic: HTTP 404 (unknown model?): {message}", transient=False, status=status)
+        return ProviderError(
+            f"anthropic: HTTP 404 (unknown model?): {message}", transient=False, status=status
+        )
     # 529 is Anthropic's "overloaded"; 409 and 408 are worth another try too.
-    return ProviderError(f"anthropic: HTTP {status}: {message}",
-                         transient=status in (408, 409, 429) or status >= 500, status=status,
-                         retry_after=retry_after_seconds(exc.response.headers))
+    return ProviderError(
+        f"anthropic: HTTP {status}: {message}",
+        transient=status in (408, 409, 429) or status >= 500,
+        status=status,
+        retry_after=retry_after_seconds(exc.response.headers),
+    )

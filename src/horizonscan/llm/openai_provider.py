@@ -79,15 +79,17 @@ class OpenAIProvider(Provider):
                 if self.mode_index + 1 < len(MODES) and ("response_format" in text or "json" in text):
                     self.mode_index += 1  # the server does not know this mode: step down once
                     continue
-                raise ProviderError(f"openai: bad request: {scrub(str(exc), self._secret)}",
-                                    transient=False, status=400) from exc
+                raise ProviderError(
+                    f"openai: bad request: {scrub(str(exc), self._secret)}", transient=False, status=400
+                ) from exc
             except openai.APIStatusError as exc:
                 raise _status_error(exc, self._secret) from exc
             except openai.APITimeoutError as exc:
                 raise ProviderError("openai: request timed out", transient=True) from exc
             except openai.APIConnectionError as exc:
-                raise ProviderError(f"openai: cannot connect to {self._client.base_url}",
-                                    transient=True) from exc
+                raise ProviderError(
+                    f"openai: cannot connect to {self._client.base_url}", transient=True
+                ) from exc
             if not resp.choices:
                 raise ProviderError("openai: answer has no choices", transient=True)
             choice = resp.choices[0]
@@ -113,11 +115,15 @@ def _status_error(exc: openai.APIStatusError, secret: str) -> ProviderError:
     if status in (401, 403):
         return ProviderError(
             f"openai: HTTP {status} (check OPENAI_API_KEY and access to the model): {message}",
-            transient=False, status=status,
+            transient=False,
+            status=status,
         )
     if status == 404:
-        return ProviderError(f"openai: HTTP 404 (unknown model or wrong OPENAI_BASE_URL): {message}",
-                             transient=False, status=status)
+        return ProviderError(
+            f"openai: HTTP 404 (unknown model or wrong OPENAI_BASE_URL): {message}",
+            transient=False,
+            status=status,
+        )
     transient = status == 429 or status == 408 or status >= 500
     return ProviderError(
         f"openai: HTTP {status}: {message}",

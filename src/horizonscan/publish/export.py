@@ -19,16 +19,27 @@ def nested(views: Sequence[ArticleView]) -> list[dict[str, Any]]:
         if v.analysis is None:
             continue
         a = v.analysis
-        out.append({
-            "article_id": v.id, "source": v.source, "url": v.url,
-            "origin": v.origin.model_dump() if v.origin else None,
-            "language": a.language, "model": a.model, "prompt_version": a.prompt_version,
-            "schema_version": a.schema_version, "title": a.title, "summary": a.summary,
-            "keywords": a.keywords, "themes": a.themes, "category": a.category, "type": a.type,
-            "chunks": a.chunks,
-            "created_at": a.created_at.isoformat() if a.created_at else None,
-            "items": [i.model_dump() for i in a.items],
-        })
+        out.append(
+            {
+                "article_id": v.id,
+                "source": v.source,
+                "url": v.url,
+                "origin": v.origin.model_dump() if v.origin else None,
+                "language": a.language,
+                "model": a.model,
+                "prompt_version": a.prompt_version,
+                "schema_version": a.schema_version,
+                "title": a.title,
+                "summary": a.summary,
+                "keywords": a.keywords,
+                "themes": a.themes,
+                "category": a.category,
+                "type": a.type,
+                "chunks": a.chunks,
+                "created_at": a.created_at.isoformat() if a.created_at else None,
+                "items": [i.model_dump() for i in a.items],
+            }
+        )
     return out
 
 

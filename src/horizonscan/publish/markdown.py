@@ -99,15 +99,20 @@ def render_page(
     bullets("Keywords", analysis.keywords)
     bullets("Themes", analysis.themes)
     lang = analysis.language
-    other = [f"Category: {analysis.category}", f"Type: {analysis.type}",
-             f"Language: {language_name(lang)}" + (f" ({lang})" if lang else "")]
+    other = [
+        f"Category: {analysis.category}",
+        f"Type: {analysis.type}",
+        f"Language: {language_name(lang)}" + (f" ({lang})" if lang else ""),
+    ]
     bullets("Other", other)
     if analysis.summary.strip():
         out += ["## Summary", "", inline(analysis.summary), ""]
     signals = analysis.of_kind("signal")
     if signals:
-        rows = [(s.name, s.description, s.change or "", s.ten_year or "", s.driving_force or "",
-                 str(s.relevancy)) for s in signals]
+        rows = [
+            (s.name, s.description, s.change or "", s.ten_year or "", s.driving_force or "", str(s.relevancy))
+            for s in signals
+        ]
         out += ["## Signals", "", table(SIGNAL_COLUMNS, rows), ""]
     for heading, kind in (("Behaviors", "behavior"), ("Technologies", "technology"), ("Issues", "issue")):
         items = analysis.of_kind(kind)  # type: ignore[arg-type]

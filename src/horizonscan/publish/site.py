@@ -42,8 +42,13 @@ def write_pages(
         for stale in out_dir.glob(f"*-{view.id}.md"):
             if stale.name != name:
                 stale.unlink()  # the title changed: the old page would be a dangling duplicate
-        text = render_page(view.analysis, url=view.url, origin=view.origin, source=view.source,
-                           closest=closest(view) if closest else ())
+        text = render_page(
+            view.analysis,
+            url=view.url,
+            origin=view.origin,
+            source=view.source,
+            closest=closest(view) if closest else (),
+        )
         _write_if_changed(path, text)
         paths[view.id] = path
     return paths

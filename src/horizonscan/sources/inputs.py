@@ -36,11 +36,20 @@ def expand_inputs(args: list[str]) -> list[Input]:
             continue
         path = Path(arg).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             if not files:
-                add(Input(str(path.resolve()), error=f"the folder has no {'/'.join(sorted(SUPPORTED_SUFFIXES))} files"))
+                add(
+                    Input(
+                        str(path.resolve()),
+                        error=f"the folder has no {'/'.join(sorted(SUPPORTED_SUFFIXES))} files",
+                    )
+                )
             for f in files:
                 add(Input(str(f.resolve())))
         elif path.is_file():

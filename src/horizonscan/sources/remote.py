@@ -6,10 +6,9 @@ import asyncio
 
 from horizonscan.extract import extract_bytes
 from horizonscan.models import Document, Origin
-from horizonscan.sources.fetch import Fetcher
+from horizonscan.sources.fetch import Fetcher, Kind
 
-
-ARTICLE_KINDS = frozenset({"html", "pdf", "text"})
+ARTICLE_KINDS: frozenset[Kind] = frozenset({"html", "pdf", "text"})
 
 
 def make_fetcher(*, allow_private_network: bool = False) -> Fetcher:
@@ -20,6 +19,11 @@ async def fetch_document(fetcher: Fetcher, url: str, *, origin: Origin | None = 
     """Fetch a URL (raising the fetcher's error with its reason) and extract its article."""
     result = await fetcher.fetch(url, accept=ARTICLE_KINDS)
     return await asyncio.to_thread(
-        extract_bytes, result.body, source=url, kind=result.kind if result.kind != "xml" else None,
-        url=result.final_url, content_type=result.content_type, origin=origin,
+        extract_bytes,
+        result.body,
+        source=url,
+        kind=result.kind if result.kind != "xml" else None,
+        url=result.final_url,
+        content_type=result.content_type,
+        origin=origin,
     )

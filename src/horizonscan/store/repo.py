@@ -91,8 +91,9 @@ class Store:
             s.flush()
             return row.id
 
-    def set_status(self, article_id: int, status: str, error: str | None = None,
-                   *, count_attempt: bool = False) -> None:
+    def set_status(
+        self, article_id: int, status: str, error: str | None = None, *, count_attempt: bool = False
+    ) -> None:
         with self.session() as s:
             row = s.get(ArticleRow, article_id)
             if row is None:
@@ -110,13 +111,21 @@ class Store:
 
     def failed_sources(self) -> list[str]:
         with self.session() as s:
-            return list(s.scalars(select(ArticleRow.source).where(ArticleRow.status == "failed")
-                                  .order_by(ArticleRow.id)))
+            return list(
+                s.scalars(
+                    select(ArticleRow.source).where(ArticleRow.status == "failed").order_by(ArticleRow.id)
+                )
+            )
 
     def unfinished_sources(self) -> list[str]:
         with self.session() as s:
-            return list(s.scalars(select(ArticleRow.source).where(ArticleRow.status.in_(("new", "failed")))
-                                  .order_by(ArticleRow.id)))
+            return list(
+                s.scalars(
+                    select(ArticleRow.source)
+                    .where(ArticleRow.status.in_(("new", "failed")))
+                    .order_by(ArticleRow.id)
+                )
+            )
 
     def document(self, article_id: int) -> Document | None:
         with self.session() as s:
@@ -124,17 +133,28 @@ class Store:
             if row is None or row.text is None or row.text_hash is None:
                 return None
             origin = Origin(label=row.origin_label, url=row.origin_url) if row.origin_label else None
-            return Document(source=row.source, url=row.url, title=row.title, author=row.author,
-                            date=row.published, language=row.language, text=row.text,
-                            text_hash=row.text_hash, raw_hash=row.raw_hash,
-                            content_type=row.content_type or "text", origin=origin,
-                            flags=list((row.meta or {}).get("flags", [])))
+            return Document(
+                source=row.source,
+                url=row.url,
+                title=row.title,
+                author=row.author,
+                date=row.published,
+                language=row.language,
+                text=row.text,
+                text_hash=row.text_hash,
+                raw_hash=row.raw_hash,
+                content_type=row.content_type or "text",
+                origin=origin,
+                flags=list((row.meta or {}).get("flags", [])),
+            )
 
     # ----- analyses -------------------------------------------------------------------------
     def find_analysis(self, text_hash: str, prompt_version: str, model: str) -> Analysis | None:
         with self.session() as s:
             row = s.scalar(
-                select(AnalysisRow).options(selectinload(AnalysisRow.items)).where(
+                select(AnalysisRow)
+                .options(selectinload(AnalysisRow.items))
+                .where(
                     AnalysisRow.text_hash == text_hash,
                     AnalysisRow.prompt_version == prompt_version,
                     AnalysisRow.model == model,
@@ -145,11 +165,22 @@ class Store:
     def analysis_keys(self, prompt_version: str, model: str) -> set[str]:
         """Text hashes that already have a valid analysis for this prompt and model."""
         with self.session() as s:
-            return set(s.scalars(select(AnalysisRow.text_hash).where(
-                AnalysisRow.prompt_version == prompt_version, AnalysisRow.model == model)))
+            return set(
+                s.scalars(
+                    select(AnalysisRow.text_hash).where(
+                        AnalysisRow.prompt_version == prompt_version, AnalysisRow.model == model
+                    )
+                )
+            )
 
-    def save_analysis(self, analysis: Analysis, article_id: int | None = None,
-                      *, calls: Iterable[CallRecord] = (), run_id: str | None = None) -> int:
+    def save_analysis(
+        self,
+        analysis: Analysis,
+        article_id: int | None = None,
+        *,
+        calls: Iterable[CallRecord] = (),
+        run_id: str | None = None,
+    ) -> int:
         """Store the analysis, the calls that produced it, and mark the article analyzed — atomically.
 
         Committing the successful calls with their result means a crash can never leave a
@@ -157,19 +188,29 @@ class Store:
         """
         with self.session() as s:
             s.add_all(CallRow(run_id=run_id, **rec.model_dump()) for rec in calls)
-            existing = s.scalar(select(AnalysisRow).where(
-                AnalysisRow.text_hash == analysis.text_hash,
-                AnalysisRow.prompt_version == analysis.prompt_version,
-                AnalysisRow.model == analysis.model))
+            existing = s.scalar(
+                select(AnalysisRow).where(
+                    AnalysisRow.text_hash == analysis.text_hash,
+                    AnalysisRow.prompt_version == analysis.prompt_version,
+                    AnalysisRow.model == analysis.model,
+                )
+            )
             if existing is not None:
                 s.delete(existing)
                 s.flush()
             row = AnalysisRow(
-                text_hash=analysis.text_hash, model=analysis.model,
-                prompt_version=analysis.prompt_version, schema_version=analysis.schema_version,
-                title=analysis.title, summary=analysis.summary, keywords=analysis.keywords,
-                themes=analysis.themes, category=analysis.category, type=analysis.type,
-                language=analysis.language, chunks=analysis.chunks,
+                text_hash=analysis.text_hash,
+                model=analysis.model,
+                prompt_version=analysis.prompt_version,
+                schema_version=analysis.schema_version,
+                title=analysis.title,
+                summary=analysis.summary,
+                keywords=analysis.keywords,
+                themes=analysis.themes,
+                category=analysis.category,
+                type=analysis.type,
+                language=analysis.language,
+                chunks=analysis.chunks,
                 items=[ItemRow(position=i, **item.model_dump()) for i, item in enumerate(analysis.items)],
             )
             s.add(row)
@@ -189,18 +230,30 @@ class Store:
         with self.session() as s:
             rows = s.execute(
                 select(
-                    CallRow.provider, CallRow.model,
+                    CallRow.provider,
+                    CallRow.model,
                     func.count(CallRow.id),
                     func.sum(case((CallRow.status == "ok", 1), else_=0)),
-                    func.sum(CallRow.input_tokens), func.sum(CallRow.output_tokens),
-                    func.sum(CallRow.cost_usd), func.avg(CallRow.latency_s),
-                ).group_by(CallRow.provider, CallRow.model).order_by(CallRow.provider, CallRow.model)
+                    func.sum(CallRow.input_tokens),
+                    func.sum(CallRow.output_tokens),
+                    func.sum(CallRow.cost_usd),
+                    func.avg(CallRow.latency_s),
+                )
+                .group_by(CallRow.provider, CallRow.model)
+                .order_by(CallRow.provider, CallRow.model)
             ).all()
         return [
-            {"provider": p, "model": m, "calls": int(n), "ok": int(ok or 0),
-             "failed": int(n) - int(ok or 0), "input_tokens": int(ti or 0),
-             "output_tokens": int(to or 0), "cost_usd": round(float(c or 0.0), 6),
-             "avg_latency_s": round(float(lat or 0.0), 3)}
+            {
+                "provider": p,
+                "model": m,
+                "calls": int(n),
+                "ok": int(ok or 0),
+                "failed": int(n) - int(ok or 0),
+                "input_tokens": int(ti or 0),
+                "output_tokens": int(to or 0),
+                "cost_usd": round(float(c or 0.0), 6),
+                "avg_latency_s": round(float(lat or 0.0), 3),
+            }
             for p, m, n, ok, ti, to, c, lat in rows
         ]
 
@@ -209,8 +262,14 @@ class Store:
             return int(s.scalar(select(func.count(CallRow.id))) or 0)
 
     # ----- publishing -----------------------------------------------------------------------
-    def views(self, *, only_analyzed: bool = True, article_ids: Iterable[int] | None = None,
-              prompt_version: str | None = None, model: str | None = None) -> list[ArticleView]:
+    def views(
+        self,
+        *,
+        only_analyzed: bool = True,
+        article_ids: Iterable[int] | None = None,
+        prompt_version: str | None = None,
+        model: str | None = None,
+    ) -> list[ArticleView]:
         """Articles with their analysis: the one for this prompt/model when given, else the newest."""
         with self.session() as s:
             q = select(ArticleRow).order_by(ArticleRow.id)
@@ -222,21 +281,34 @@ class Store:
             hashes = {a.text_hash for a in arts if a.text_hash}
             best: dict[str, AnalysisRow] = {}
             if hashes:
-                rows = s.scalars(select(AnalysisRow).options(selectinload(AnalysisRow.items))
-                                 .where(AnalysisRow.text_hash.in_(hashes)).order_by(AnalysisRow.id))
+                rows = s.scalars(
+                    select(AnalysisRow)
+                    .options(selectinload(AnalysisRow.items))
+                    .where(AnalysisRow.text_hash.in_(hashes))
+                    .order_by(AnalysisRow.id)
+                )
                 for r in rows:
                     preferred = (prompt_version is None or r.prompt_version == prompt_version) and (
-                        model is None or r.model == model)
+                        model is None or r.model == model
+                    )
                     cur = best.get(r.text_hash)
-                    cur_pref = cur is not None and (prompt_version is None or cur.prompt_version == prompt_version) \
+                    cur_pref = (
+                        cur is not None
+                        and (prompt_version is None or cur.prompt_version == prompt_version)
                         and (model is None or cur.model == model)
+                    )
                     if cur is None or preferred or not cur_pref:
                         best[r.text_hash] = r
             return [
                 ArticleView(
-                    id=a.id, source=a.source, url=a.url,
+                    id=a.id,
+                    source=a.source,
+                    url=a.url,
                     origin=Origin(label=a.origin_label, url=a.origin_url) if a.origin_label else None,
-                    title=a.title, language=a.language, status=a.status, error=a.error,
+                    title=a.title,
+                    language=a.language,
+                    status=a.status,
+                    error=a.error,
                     text_hash=a.text_hash,
                     analysis=_to_analysis(best[a.text_hash]) if a.text_hash in best else None,
                 )
@@ -246,15 +318,33 @@ class Store:
 
 def _to_analysis(row: AnalysisRow) -> Analysis:
     return Analysis(
-        id=row.id, text_hash=row.text_hash, model=row.model, prompt_version=row.prompt_version,
-        schema_version=row.schema_version, title=row.title, summary=row.summary,
-        keywords=list(row.keywords), themes=list(row.themes), category=row.category, type=row.type,
-        language=row.language, chunks=row.chunks, created_at=row.created_at,
+        id=row.id,
+        text_hash=row.text_hash,
+        model=row.model,
+        prompt_version=row.prompt_version,
+        schema_version=row.schema_version,
+        title=row.title,
+        summary=row.summary,
+        keywords=list(row.keywords),
+        themes=list(row.themes),
+        category=row.category,
+        type=row.type,
+        language=row.language,
+        chunks=row.chunks,
+        created_at=row.created_at,
         items=[
-            CheckedItem(kind=i.kind, name=i.name, description=i.description, relevancy=i.relevancy,  # type: ignore[arg-type]
-                        evidence=i.evidence, evidence_found=i.evidence_found,
-                        evidence_score=i.evidence_score, change=i.change, ten_year=i.ten_year,
-                        driving_force=i.driving_force)
+            CheckedItem(
+                kind=i.kind,
+                name=i.name,
+                description=i.description,
+                relevancy=i.relevancy,
+                evidence=i.evidence,
+                evidence_found=i.evidence_found,
+                evidence_score=i.evidence_score,
+                change=i.change,
+                ten_year=i.ten_year,
+                driving_force=i.driving_force,
+            )
             for i in row.items
         ],
     )

@@ -1,0 +1,59 @@
+"""The embedded model: its parts join into the verified GGUF, and it analyzes a French article."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from horizonscan.extract.language import detect_language
+from horizonscan.llm.base import ConfigurationError
+from horizonscan.llm.local_model import EXPECTED_SIZE, join_parts, part_paths
+from tests.conftest import EXAMPLES, SEED_FR
+from tests.support.cli import run_cli
+
+
+def test_join_parts_verifies_size_and_hash(tmp_path: Path) -> None:
+    parts = []
+    for i, data in enumerate((b"abc", b"defg", b"h")):
+        p = tmp_path / f"part{i:02d}.bin"
+        p.write_bytes(data)
+        parts.append(p)
+    good = hashlib.sha256(b"abcdefgh").hexdigest()
+    target = join_parts(parts, tmp_path / "m" / "model.gguf", size=8, sha256=good)
+    assert target.read_bytes() == b"abcdefgh" and target.with_suffix(".verified").is_file()
+    with pytest.raises(ConfigurationError, match="damaged"):
+        join_parts(list(reversed(parts)), tmp_path / "bad.gguf", size=8, sha256=good)
+    assert not (tmp_path / "bad.gguf").exists() and not list(tmp_path.glob("bad.tmp*"))
+
+
+def test_installed_parts_add_up_to_the_model() -> None:
+    parts = part_paths()
+    assert len(parts) == 22 and [p.name for p in parts][:2] == ["part01.bin", "part02.bin"]
+    assert sum(p.stat().st_size for p in parts) == EXPECTED_SIZE
+
+
+@pytest.mark.slow
+def test_local_model_writes_an_english_analysis_of_a_french_article(tmp_path: Path) -> None:
+    article = SEED_FR if SEED_FR.is_file() else EXAMPLES / "lyon-navettes-autonomes.fr.txt"
+    db = str(tmp_path / "hs.db")
+    run = run_cli(
+        "analyze", str(article), "--llm", "local", "--db", db, "--out", str(tmp_path / "pages"), "--json"
+    )
+    assert run.code == 0, run.stderr
+    result = run.json()["results"][0]
+    assert result["status"] == "analyzed" and result["language"] == "fr"
+    data = json.loads(run_cli("export", "--format", "json", "--db", db).stdout)[0]
+    assert data["model"].startswith("local:qwen2.5-coder-1.5b")
+    assert detect_language(f"{data['title']}. {data['summary']}") == "en"
+    kinds = {i["kind"] for i in data["items"]}
+    assert kinds == {"signal", "behavior", "technology", "issue"}
+    assert all(i["evidence_found"] for i in data["items"])  # quotes are the article's own sentences
+    page = Path(result["page"]).read_text(encoding="utf-8")
+    assert page.startswith("# __") and "## Signals" in page and "* Language: French (fr)" in page
+    again = run_cli(
+        "analyze", str(article), "--llm", "local", "--db", db, "--out", str(tmp_path / "pages"), "--json"
+    )
+    assert again.json()["summary"]["llm_calls"] == 0
