@@ -42,12 +42,12 @@ def test_openai_request_carries_schema_and_delimited_article(
     schema = fmt["json_schema"]["schema"]
     assert set(schema["required"]) >= {"title", "summary", "signals", "behaviors", "technologies", "issues"}
     assert schema["$defs"]["Signal"]["additionalProperties"] is False
-    assert schema["properties"]["signals"]["minItems"] == 1
+    assert schema["properties"]["issues"]["items"] == {"$ref": "#/$defs/Item"}
     user = body["messages"][-1]["content"]
     assert body["messages"][0]["role"] == "system"
     assert "navettes électriques sans conducteur" in user
     assert "<<<ARTICLE " in user and "<<<END ARTICLE " in user
-    assert "Source language: French" in user
+    assert user.startswith("Language: French.")
     assert req["headers"]["authorization"] == "Bearer sk-test-SECRET-key-0123456789"
     result = run.json()["results"][0]
     assert result["status"] == "analyzed" and result["language"] == "fr"

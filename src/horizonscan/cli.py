@@ -207,6 +207,225 @@ def analyze(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _parse_since(value: str | None) -> Any:
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"--since {value!r}: use a date like 2026-11-01", EXIT_USAGE) from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@app.command()
+def collect(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Newsletter issue or archive URLs, feeds, sitemaps, OPML files, URL lists, folders. "
+            "None: refresh every source added with `horizonscan sources add`.",
+            show_default=False,
+        ),
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="Label for where these links came from.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only entries published on or after DATE.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N links per source.")] = None,
+    analyze_: Annotated[bool, typer.Option("--analyze", help="Analyze the new articles right away.")] = False,
+    llm: Annotated[
+        str | None, typer.Option("--llm", help="Provider for --analyze (see analyze --help).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-j", help="Articles analyzed at once.")
+    ] = None,
+    allow_private_network: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-network", help="Allow URLs that resolve to private/loopback addresses."
+        ),
+    ] = False,
+    ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="Do not honour robots.txt.")] = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Collect article links from sources (and with --analyze, analyze them)."""
+    from horizonscan.collect import run_collect
+    from horizonscan.pipeline import run_batch
+    from horizonscan.sources.inputs import Input
+
+    settings = _settings(
+        llm=llm,
+        out=out,
+        db=db,
+        concurrency=concurrency,
+        allow_private_network=allow_private_network or None,
+        respect_robots=False if ignore_robots else None,
+    )
+    when = _parse_since(since)
+    store = _open_store(settings.db)
+    specs = list(sources or []) or [row.spec for row in store.list_sources()]
+    if not specs:
+        store.close()
+        raise _fail("no source given and none added; try: horizonscan sources add URL", EXIT_USAGE)
+    report = asyncio.run(run_collect(store, settings, specs, origin_label=origin, since=when, limit=limit))
+    summary = None
+    if analyze_ and report.new_articles:
+        items = [Input(src, is_url="://" in src) for src in report.new_articles]
+        summary = asyncio.run(
+            run_batch(
+                store,
+                settings,
+                items,
+                show_progress=not as_json and sys.stderr.isatty(),
+                log=lambda m: err.print(m, highlight=False),
+            )
+        )
+    store.close()
+    if as_json:
+        data = report.as_dict()
+        if summary is not None:
+            data["analysis"] = {
+                "summary": summary.as_dict(),
+                "results": [r.model_dump() for r in summary.results],
+            }
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        for src in report.sources:
+            state = (
+                "not modified" if src.not_modified else f"{src.links} links, {src.new} new, {src.known} known"
+            )
+            err.print(
+                f"{src.source} ({src.kind}{': ' + src.title if src.title else ''}): {state}", highlight=False
+            )
+            for url, reason in src.errors:
+                err.print(f"  [red]FAILED[/red] {url}: {reason}", highlight=False)
+        if summary is not None:
+            s = summary.as_dict()
+            err.print(
+                f"analyzed {s['analyzed']}, reused {s['reused']}, failed {s['failed']}, "
+                f"skipped {s['skipped']}",
+                highlight=False,
+            )
+    if report.failed or (summary is not None and (summary.count("failed") or summary.count("skipped"))):
+        raise typer.Exit(EXIT_FAILED)
+
+
+sources_app = typer.Typer(
+    help="Recurring sources, refreshed by `horizonscan collect` with no argument.", no_args_is_help=True
+)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("add")
+def sources_add(
+    source: Annotated[
+        str, typer.Argument(help="URL or path of a newsletter, archive, feed, sitemap, OPML...")
+    ],
+    label: Annotated[str | None, typer.Option("--label", help="Origin label for its articles.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Add (or relabel) a recurring source."""
+    settings = _settings(db=db)
+    store = _open_store(settings.db)
+    if "://" not in source:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise _fail(f"{source}: no such file or folder", EXIT_USAGE)
+        source = str(path.resolve())
+    elif not source.lower().startswith(("http://", "https://")):
+        raise _fail("only http(s) URLs, files and folders can be sources", EXIT_USAGE)
+    row = store.add_source(source, label=label)
+    store.close()
+    err.print(f"source {row.id}: {row.spec}", highlight=False)
+
+
+@sources_app.command("list")
+def sources_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """List the recurring sources."""
+    settings = _settings(db=db)
+    store = _open_store(settings.db)
+    rows = store.list_sources()
+    store.close()
+    data = [
+        {
+            "id": r.id,
+            "source": r.spec,
+            "label": r.label,
+            "kind": r.kind,
+            "links_seen": r.links_seen,
+            "last_checked": r.last_checked.isoformat() if r.last_checked else None,
+            "last_error": r.last_error,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    for d in data:
+        print(
+            f"{d['id']:>4}  {d['source']}  [{d['kind'] or '?'}] {d['label'] or ''}  "
+            f"seen {d['links_seen']}  checked {d['last_checked'] or 'never'}"
+        )
+
+
+@sources_app.command("remove")
+def sources_remove(
+    key: Annotated[str, typer.Argument(help="Source id or URL/path.")], db: DbOpt = None
+) -> None:
+    """Remove a recurring source (its articles stay)."""
+    settings = _settings(db=db)
+    store = _open_store(settings.db)
+    removed = store.remove_source(key)
+    store.close()
+    if not removed:
+        raise _fail(f"no source {key!r}; see: horizonscan sources list", EXIT_USAGE)
+
+
+@app.command()
+def extract(
+    files: Annotated[
+        list[Path], typer.Argument(help="HTML, PDF, Markdown or text files.", show_default=False)
+    ],
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="One JSON object per input (the only format).")
+    ] = True,
+) -> None:
+    """Print the extracted text and metadata of files, one JSON object per line (no LLM)."""
+    from horizonscan.extract import ExtractionError, extract_file
+
+    failed = 0
+    for path in files:
+        try:
+            doc = extract_file(path)
+        except ExtractionError as exc:
+            failed += 1
+            err.print(f"[red]FAILED[/red] {path}: {exc}", highlight=False)
+            print(json.dumps({"path": str(path), "error": str(exc)}, ensure_ascii=False))
+            continue
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "url": doc.url,
+                    "title": doc.title,
+                    "author": doc.author,
+                    "date": doc.date,
+                    "language": doc.language,
+                    "text": doc.text,
+                },
+                ensure_ascii=False,
+            )
+        )
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
 @app.command()
 def usage(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """LLM calls, tokens and estimated cost, by model."""

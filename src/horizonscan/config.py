@@ -36,7 +36,14 @@ class Settings(BaseModel):
     context_tokens: int | None = Field(default=None, ge=512)
     min_chars: int = Field(default=300, ge=0)
     allow_private_network: bool = False
+    respect_robots: bool = True
+    fetch_timeout: float = Field(default=20.0, gt=0)
+    per_host_delay: float = Field(default=0.5, ge=0)
+    archive: Path | None = None  # raw fetched bytes; default: "<db name>-raw/" beside the database
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    def archive_dir(self) -> Path:
+        return self.archive or self.db.with_name(f"{self.db.stem}-raw")
 
 
 class ConfigError(Exception):

@@ -30,7 +30,7 @@ from horizonscan.store.repo import ArticleView, Store
 from horizonscan.store.schema import ArticleRow
 
 if TYPE_CHECKING:
-    from horizonscan.sources.fetch import Fetcher
+    from horizonscan.collect import Collector
 
 ProgressHook = Callable[[ArticleResult], None]
 
@@ -74,7 +74,6 @@ class BatchOptions:
     concurrency: int
     origin: Origin | None = None
     force: bool = False
-    allow_private_network: bool = False
     write_pages: bool = True
 
 
@@ -87,8 +86,10 @@ class Batch:
         *,
         on_result: ProgressHook | None = None,
         run_id: str | None = None,
+        collector: Collector | None = None,
     ) -> None:
         self.store = store
+        self.collector = collector
         self.analyzer = analyzer
         self.opts = options
         self.on_result = on_result
@@ -98,7 +99,6 @@ class Batch:
         self._inflight: dict[str, asyncio.Future[Analysis | None]] = {}
         self._keys: set[str] = set()
         self._pending: dict[str, list[CallRecord]] = {}
-        self._fetcher: Fetcher | None = None
 
     # ----- public ----------------------------------------------------------------------------
     async def run(self, inputs: list[Input]) -> RunSummary:
@@ -126,7 +126,6 @@ class Batch:
             self.summary.seconds = time.perf_counter() - started
             if self.opts.write_pages and not self.summary.interrupted:
                 self.publish_index()
-            await self._close_fetcher()
         return self.summary
 
     def publish_index(self) -> None:
@@ -205,14 +204,28 @@ class Batch:
 
     async def _document(self, item: Input, known: dict[str, ArticleRow]) -> Document:
         origin = self.opts.origin
+        row = known.get(item.source)
         if item.is_url:
-            from horizonscan.sources.remote import fetch_document
-
-            fetcher = await self._get_fetcher()
-            return await fetch_document(fetcher, item.source, origin=origin)
+            if row is not None and row.text and row.status != "failed":
+                # Collected or analyzed before: its text is in the database, no refetch.
+                if row.status == "analyzed" and row.text_hash in self._keys:
+                    raise _Reused(
+                        ArticleResult(
+                            source=item.source,
+                            status="reused",
+                            article_id=row.id,
+                            title=row.title,
+                            language=row.language,
+                        )
+                    )
+                doc = self.store.document(row.id)
+                if doc is not None:
+                    return doc
+            if self.collector is None:
+                raise ExtractionError("URL inputs need a fetcher")
+            return await self.collector.fetch_document(item.source, origin)
         path = Path(item.source)
         data = await asyncio.to_thread(path.read_bytes)
-        row = known.get(item.source)
         digest = raw_hash(data)
         if (
             row is not None
@@ -328,17 +341,6 @@ class Batch:
             self.store.set_status(row.id, "failed", reason, count_attempt=True)
         return ArticleResult(source=source, status="failed", error=reason)
 
-    async def _get_fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            from horizonscan.sources.remote import make_fetcher
-
-            self._fetcher = make_fetcher(allow_private_network=self.opts.allow_private_network)
-        return self._fetcher
-
-    async def _close_fetcher(self) -> None:
-        if self._fetcher is not None:
-            await self._fetcher.aclose()
-
 
 class _Reused(Exception):
     def __init__(self, result: ArticleResult) -> None:
@@ -380,15 +382,18 @@ async def run_batch(
         concurrency=concurrency,
         origin=origin,
         force=force,
-        allow_private_network=settings.allow_private_network,
     )
+    from horizonscan.collect import Collector, make_fetcher
+
     try:
-        if not show_progress:
-            return await Batch(store, analyzer, opts).run(inputs)
-        with BatchProgress(len(inputs)) as progress:
-            batch = Batch(store, analyzer, opts, on_result=progress.update)
-            progress.batch = batch
-            return await batch.run(inputs)
+        async with make_fetcher(settings) as fetcher:
+            collector = Collector(store, settings, fetcher)
+            if not show_progress:
+                return await Batch(store, analyzer, opts, collector=collector).run(inputs)
+            with BatchProgress(len(inputs)) as progress:
+                batch = Batch(store, analyzer, opts, on_result=progress.update, collector=collector)
+                progress.batch = batch
+                return await batch.run(inputs)
     finally:
         await analyzer.client.provider.aclose()
 

@@ -28,6 +28,7 @@ class LocalProvider(Provider):
         n_ctx: int = 8192,
         threads: int | None = None,
         progress: Callable[[str], None] | None = None,
+        sampling: dict[str, float] | None = None,
     ) -> None:
         try:
             import llama_cpp  # noqa: F401
@@ -44,6 +45,9 @@ class LocalProvider(Provider):
         self._threads = threads
         self._lock = threading.Lock()  # a llama.cpp context serves one request at a time
         self._llm: Any = None
+        # Small models loop and copy under near-greedy decoding; these settings keep them varied.
+        self.sampling = {"repeat_penalty": 1.1, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+        self.sampling.update(sampling or {})
 
     def _load(self) -> Any:
         if self._llm is not None:
@@ -85,6 +89,7 @@ class LocalProvider(Provider):
                     response_format={"type": "json_object", "schema": request.schema},
                     max_tokens=request.max_output_tokens,
                     temperature=request.temperature,
+                    **self.sampling,
                 )
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise ProviderError(f"local: {exc}", transient=False) from exc

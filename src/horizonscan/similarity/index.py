@@ -60,6 +60,7 @@ class VectorIndex:
         self._assign = np.zeros(0, dtype=np.int64)  # list of each assigned position
         self._trained_n = 0
         self._lists: list[IntArray] = []
+        self._padded = np.zeros((0, 0), dtype=np.int64)  # lists as a -1 padded table
 
     def __len__(self) -> int:
         return self._n
@@ -93,7 +94,7 @@ class VectorIndex:
         """Train lists (spherical k-means) when first needed or after 4x growth; assign new rows."""
         if self._centroids is None or self._n >= 4 * self._trained_n:
             n = self._n
-            n_lists = max(16, int(2 * np.sqrt(n)))
+            n_lists = max(16, int(getattr(self, "_list_mult", 2.0) * np.sqrt(n)))
             rng = np.random.default_rng(0)
             sample = (
                 self.vectors if n <= 50_000 else self.vectors[np.sort(rng.choice(n, 50_000, replace=False))]
@@ -115,6 +116,9 @@ class VectorIndex:
             order = np.argsort(self._assign, kind="stable")  # positions ascending within a list
             bounds = np.searchsorted(self._assign[order], np.arange(len(self._centroids) + 1))
             self._lists = [order[bounds[i] : bounds[i + 1]] for i in range(len(self._centroids))]
+            self._padded = np.full((len(self._lists), max(map(len, self._lists))), -1, dtype=np.int64)
+            for i, it in enumerate(self._lists):
+                self._padded[i, : len(it)] = it
         return self._centroids
 
     def _nearest_list(self, x: FloatArray, cent: FloatArray) -> IntArray:
@@ -126,44 +130,47 @@ class VectorIndex:
     def _ivf_search(
         self, q: FloatArray, k: int, before: IntArray | None, exclude: IntArray | None
     ) -> tuple[IntArray, FloatArray]:
+        """Per probed list, one GEMM for all queries probing it; sims land in a padded
+        (query, probe, slot) buffer so a single long-row argpartition picks the top-k."""
         cent = self._ensure_ivf()
         n_lists = len(cent)
         nprobe = min(n_lists, max(8, int(np.ceil(self.nprobe_frac * n_lists))))
+        lmax = self._padded.shape[1]
         nq = len(q)
         out_i = np.full((nq, k), -1, dtype=np.int64)
         out_s = np.full((nq, k), -np.inf, dtype=np.float32)
-        for qs in range(0, nq, self.query_chunk):
-            qc = q[qs : qs + self.query_chunk]
+        chunk = max(256, min(self.query_chunk, (1 << 25) // max(1, nprobe * lmax)))  # ~128 MB buffer
+        for qs in range(0, nq, chunk):
+            qc = q[qs : qs + chunk]
             m = len(qc)
-            cs = qc @ cent.T
-            probes = np.argpartition(-cs, nprobe - 1, axis=1)[:, :nprobe]
-            cand_i = np.full((m, nprobe * k), -1, dtype=np.int64)
-            cand_s = np.full((m, nprobe * k), -np.inf, dtype=np.float32)
+            probes = np.argpartition(-(qc @ cent.T), nprobe - 1, axis=1)[:, :nprobe]
+            buf = np.full((m, nprobe, lmax), -np.inf, dtype=np.float32)
             flat = probes.ravel()
             order = np.argsort(flat, kind="stable")
             bounds = np.searchsorted(flat[order], np.arange(n_lists + 1))
-            for lst in range(n_lists):
-                sel = order[bounds[lst] : bounds[lst + 1]]
+            for lst in np.nonzero(np.diff(bounds))[0]:
                 items = self._lists[lst]
-                if len(sel) == 0 or len(items) == 0:
+                if len(items) == 0:
                     continue
+                sel = order[bounds[lst] : bounds[lst + 1]]
                 rows, slot = sel // nprobe, sel % nprobe
                 sims = qc[rows] @ self._vecs[items].T
                 if before is not None:
                     sims[items[None, :] >= before[qs + rows][:, None]] = -np.inf
                 if exclude is not None:
                     sims[items[None, :] == exclude[qs + rows][:, None]] = -np.inf
-                kk = min(k, len(items))
-                if kk < len(items):
-                    top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-                else:
-                    top = np.broadcast_to(np.arange(kk), (len(rows), kk))
-                cols = slot[:, None] * k + np.arange(kk)[None, :]
-                cand_s[rows[:, None], cols] = np.take_along_axis(sims, top, 1)
-                cand_i[rows[:, None], cols] = items[top]
-            best = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
-            out_s[qs : qs + m] = np.take_along_axis(cand_s, best, 1)
-            out_i[qs : qs + m] = np.take_along_axis(cand_i, best, 1)
+                buf[rows, slot, : len(items)] = sims
+            flat_buf = buf.reshape(m, nprobe * lmax)
+            kk = min(k, flat_buf.shape[1])
+            top = np.argpartition(-flat_buf, kk - 1, axis=1)[:, :kk]
+            top_s = np.take_along_axis(flat_buf, top, 1)
+            best = np.argsort(-top_s, axis=1, kind="stable")
+            top = np.take_along_axis(top, best, 1)
+            slot_i, col = top // lmax, top % lmax
+            lists = np.take_along_axis(probes, slot_i, 1)
+            item = self._padded[lists, col]
+            out_s[qs : qs + m, :kk] = np.take_along_axis(top_s, best, 1)
+            out_i[qs : qs + m, :kk] = item
         out_i[out_s == -np.inf] = -1
         return out_i, out_s
 

@@ -385,11 +385,18 @@ class _Discovery:
     # -- kinds
 
     def issue(
-        self, url: str, body: bytes, *, label: str | None = None, published: datetime | None = None
+        self,
+        url: str,
+        body: bytes,
+        *,
+        label: str | None = None,
+        published: datetime | None = None,
+        fallback: str | None = None,
     ) -> None:
         title, date, links = extract_issue(body, url)
         self.result.title = self.result.title or title
-        origin = label or self.label or title or url
+        # The issue's own title names it best; the archive's anchor text is the fallback.
+        origin = label or self.label or title or fallback or url
         when = date or published
         for href, text in links:
             self.col.add(
@@ -441,7 +448,7 @@ class _Discovery:
             if isinstance(res, FetchError):
                 self.error(issue_url, res.reason)
                 continue
-            self.issue(res.final_url, res.body, label=self.label or title, published=when)
+            self.issue(res.final_url, res.body, label=self.label, published=when, fallback=title)
 
     async def archive_api(self, url: str) -> list[tuple[str, str | None, datetime | None]]:
         parts = urlsplit(url)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from horizonscan.extract import SUPPORTED_SUFFIXES
+from horizonscan.sources.links import canonicalize_url
 
 URL_PREFIXES = ("http://", "https://")
 
@@ -29,7 +30,7 @@ def expand_inputs(args: list[str]) -> list[Input]:
 
     for arg in args:
         if arg.lower().startswith(URL_PREFIXES):
-            add(Input(arg.strip(), is_url=True))
+            add(Input(canonicalize_url(arg.strip()), is_url=True))
             continue
         if "://" in arg:
             add(Input(arg, error="only http and https URLs are supported"))

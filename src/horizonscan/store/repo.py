@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from horizonscan.models import Analysis, CallRecord, CheckedItem, Document, Origin
 from horizonscan.store.db import make_engine, migrate
-from horizonscan.store.schema import AnalysisRow, ArticleRow, CallRow, ItemRow, utcnow
+from horizonscan.store.schema import AnalysisRow, ArticleRow, CallRow, ItemRow, SourceRow, utcnow
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Store:
                 row = ArticleRow(source=doc.source, status="new", meta={})
                 s.add(row)
             row.url = doc.url
-            if doc.origin is not None:
+            if doc.origin is not None and row.origin_label is None:  # the first origin seen is kept
                 row.origin_label, row.origin_url = doc.origin.label, doc.origin.url
             row.title = doc.title
             row.author = doc.author
@@ -147,6 +147,78 @@ class Store:
                 origin=origin,
                 flags=list((row.meta or {}).get("flags", [])),
             )
+
+    def known_sources(self, sources: Iterable[str]) -> set[str]:
+        """Which of these URLs are already articles that need no new fetch (failed ones are retried)."""
+        wanted = list(sources)
+        known: set[str] = set()
+        with self.session() as s:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                rows = s.execute(
+                    select(ArticleRow.source, ArticleRow.url).where(
+                        (ArticleRow.source.in_(chunk) | ArticleRow.url.in_(chunk))
+                        & (ArticleRow.status != "failed")
+                    )
+                )
+                for src, url in rows:
+                    known.add(src)
+                    if url:
+                        known.add(url)
+        return known & set(wanted)
+
+    def record_fetch_failure(self, source: str, origin: Origin | None, reason: str) -> None:
+        """A link that could not be fetched stays known, with its reason, and is retried later."""
+        with self.session() as s:
+            row = s.scalar(select(ArticleRow).where(ArticleRow.source == source))
+            if row is None:
+                row = ArticleRow(source=source, url=source, status="failed", meta={}, attempts=0)
+                s.add(row)
+                if origin is not None:
+                    row.origin_label, row.origin_url = origin.label, origin.url
+            row.status, row.error = "failed", reason
+            row.attempts += 1
+
+    # ----- sources --------------------------------------------------------------------------
+    def add_source(self, spec: str, *, label: str | None = None, kind: str | None = None) -> SourceRow:
+        with self.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.spec == spec))
+            if row is None:
+                row = SourceRow(spec=spec, links_seen=0)
+                s.add(row)
+            if label is not None:
+                row.label = label
+            if kind is not None:
+                row.kind = kind
+            s.flush()
+            return row
+
+    def list_sources(self) -> list[SourceRow]:
+        with self.session() as s:
+            return list(s.scalars(select(SourceRow).order_by(SourceRow.id)))
+
+    def source_by_spec(self, spec: str) -> SourceRow | None:
+        with self.session() as s:
+            return s.scalar(select(SourceRow).where(SourceRow.spec == spec))
+
+    def remove_source(self, key: str) -> bool:
+        with self.session() as s:
+            cond = SourceRow.spec == key
+            if key.isdigit():
+                cond = cond | (SourceRow.id == int(key))
+            row = s.scalar(select(SourceRow).where(cond))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def update_source(self, source_id: int, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(SourceRow, source_id)
+            if row is not None:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.last_checked = utcnow()
 
     # ----- analyses -------------------------------------------------------------------------
     def find_analysis(self, text_hash: str, prompt_version: str, model: str) -> Analysis | None:

@@ -102,3 +102,20 @@ class CallRow(Base):
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     request_chars: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SourceRow(Base):
+    """A recurring source (newsletter, archive, feed, sitemap, OPML, URL list, folder)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spec: Mapped[str] = mapped_column(String, unique=True)  # URL or path as added
+    kind: Mapped[str | None] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String)
+    etag: Mapped[str | None] = mapped_column(String)
+    last_modified: Mapped[str | None] = mapped_column(String)
+    last_checked: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    links_seen: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
