@@ -40,7 +40,7 @@ def parse_output(text: str) -> AnalysisOutput:
     if not isinstance(data, dict):
         raise ValueError("the answer must be a JSON object")
     out = AnalysisOutput.model_validate(data)
-    lang = detect_language(f"{out.title}. {out.summary}")
+    lang = detect_language(f"{out.title}. {out.summary}", sample=400)
     if lang is not None and lang != "en":
         raise ValueError(f"title and summary are in {language_name(lang)}; write them in English")
     return out
