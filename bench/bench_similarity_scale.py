@@ -22,23 +22,31 @@ from horizonscan.similarity.index import VectorIndex
 from horizonscan.similarity.stories import StoryGrouper
 
 
-def synthetic(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Clustered unit vectors and their true story labels (shuffled arrival order)."""
+def synthetic(n: int, dim: int, seed: int = 0, topics: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Clustered unit vectors and their true story labels (shuffled arrival order).
+
+    Hierarchy like real news: a shared "news" direction, ``topics`` topic
+    directions (politics, a sport, a company...), stories of 1-20 articles
+    inside a topic, articles around their story (member cosine ~0.8, same topic
+    ~0.4, unrelated ~0.15).
+    """
     rng = np.random.default_rng(seed)
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        out: np.ndarray = a / np.linalg.norm(a, axis=-1, keepdims=True)
+        return out
+
     sizes: list[int] = []
     while sum(sizes) < n:
         sizes.append(int(min(20, rng.geometric(0.35))))
     labels = np.repeat(np.arange(len(sizes)), sizes)[:n]
-    common = rng.standard_normal(dim).astype(np.float32)
-    common /= np.linalg.norm(common)
-    centres = rng.standard_normal((len(sizes), dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    centres = 0.45 * common + centres
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    noise = rng.standard_normal((n, dim)).astype(np.float32)
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    x = centres[labels] + 0.45 * noise
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    common = unit(rng.standard_normal(dim))
+    topic_dirs = unit(rng.standard_normal((topics, dim)))
+    story_topic = rng.integers(0, topics, len(sizes))
+    centres = unit(
+        0.35 * common + 0.55 * topic_dirs[story_topic] + 0.75 * unit(rng.standard_normal((len(sizes), dim)))
+    )
+    x = unit(centres[labels] + 0.45 * unit(rng.standard_normal((n, dim))))
     order = rng.permutation(n)
     return x[order].astype(np.float32), labels[order]
 

@@ -163,7 +163,7 @@ def analyze(
                 items,
                 origin=origin_obj,
                 force=force,
-                show_progress=not as_json and sys.stderr.isatty(),
+                show_progress=not as_json and sys.stdout.isatty() and sys.stderr.isatty(),
                 log=lambda m: err.print(m, highlight=False),
             )
         )
@@ -282,7 +282,7 @@ def collect(
                 store,
                 settings,
                 items,
-                show_progress=not as_json and sys.stderr.isatty(),
+                show_progress=not as_json and sys.stdout.isatty() and sys.stderr.isatty(),
                 log=lambda m: err.print(m, highlight=False),
             )
         )

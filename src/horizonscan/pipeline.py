@@ -402,6 +402,7 @@ class BatchProgress:
     """A Rich progress bar: done / failed counts, ETA, tokens and cost (TTY only)."""
 
     def __init__(self, total: int) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -421,6 +422,7 @@ class BatchProgress:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             transient=False,
+            console=Console(stderr=True),
         )
         self._task = self._progress.add_task("analyze", total=total, detail="")
 

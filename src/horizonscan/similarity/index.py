@@ -43,13 +43,15 @@ class VectorIndex:
         dim: int,
         *,
         exact_limit: int = 20_000,
-        nprobe_frac: float = 0.06,
+        lists_per_sqrt: float = 2.0,
+        nprobe_frac: float = 0.05,
         block: int = 4096,
         query_chunk: int = 16_384,
     ) -> None:
         """``exact_limit``: search exactly while at most this many items are eligible."""
         self.dim = dim
         self.exact_limit = exact_limit
+        self.lists_per_sqrt = lists_per_sqrt
         self.nprobe_frac = nprobe_frac
         self.block = block
         self.query_chunk = query_chunk
@@ -59,8 +61,10 @@ class VectorIndex:
         self._centroids: FloatArray | None = None
         self._assign = np.zeros(0, dtype=np.int64)  # list of each assigned position
         self._trained_n = 0
-        self._lists: list[IntArray] = []
-        self._padded = np.zeros((0, 0), dtype=np.int64)  # lists as a -1 padded table
+        self._cprobe = np.zeros((0, 0), dtype=np.int64)  # lists scanned for each query list
+        self._sorted_pos = np.zeros(0, dtype=np.int64)
+        self._sorted_vecs = np.zeros((0, dim), dtype=np.float32)
+        self._offsets = np.zeros(1, dtype=np.int64)
 
     def __len__(self) -> int:
         return self._n
@@ -91,10 +95,11 @@ class VectorIndex:
 
     # ----- IVF ---------------------------------------------------------------
     def _ensure_ivf(self) -> FloatArray:
-        """Train lists (spherical k-means) when first needed or after 4x growth; assign new rows."""
+        """Train lists (spherical k-means) when first needed or after 4x growth, then
+        keep a list-ordered copy of the vectors so every list is a contiguous slice."""
         if self._centroids is None or self._n >= 4 * self._trained_n:
             n = self._n
-            n_lists = max(16, int(getattr(self, "_list_mult", 2.0) * np.sqrt(n)))
+            n_lists = max(16, int(self.lists_per_sqrt * np.sqrt(n)))
             rng = np.random.default_rng(0)
             sample = (
                 self.vectors if n <= 50_000 else self.vectors[np.sort(rng.choice(n, 50_000, replace=False))]
@@ -110,15 +115,15 @@ class VectorIndex:
             self._centroids = cent
             self._trained_n = n
             self._assign = np.zeros(0, dtype=np.int64)
+            nprobe = min(n_lists, max(8, int(np.ceil(self.nprobe_frac * n_lists))))
+            self._cprobe = np.argsort(-(cent @ cent.T), axis=1, kind="stable")[:, :nprobe]
         if len(self._assign) < self._n:
             new = self._nearest_list(self.vectors[len(self._assign) :], self._centroids)
             self._assign = np.concatenate([self._assign, new])
             order = np.argsort(self._assign, kind="stable")  # positions ascending within a list
-            bounds = np.searchsorted(self._assign[order], np.arange(len(self._centroids) + 1))
-            self._lists = [order[bounds[i] : bounds[i + 1]] for i in range(len(self._centroids))]
-            self._padded = np.full((len(self._lists), max(map(len, self._lists))), -1, dtype=np.int64)
-            for i, it in enumerate(self._lists):
-                self._padded[i, : len(it)] = it
+            self._sorted_pos = order
+            self._sorted_vecs = self.vectors[order]
+            self._offsets = np.searchsorted(self._assign[order], np.arange(len(self._centroids) + 1))
         return self._centroids
 
     def _nearest_list(self, x: FloatArray, cent: FloatArray) -> IntArray:
@@ -130,47 +135,46 @@ class VectorIndex:
     def _ivf_search(
         self, q: FloatArray, k: int, before: IntArray | None, exclude: IntArray | None
     ) -> tuple[IntArray, FloatArray]:
-        """Per probed list, one GEMM for all queries probing it; sims land in a padded
-        (query, probe, slot) buffer so a single long-row argpartition picks the top-k."""
+        """Queries are grouped by their nearest list; each group scans the lists
+        nearest to that list's centroid (contiguous slices, one GEMM each) and
+        keeps its top-k with one long-row argpartition."""
         cent = self._ensure_ivf()
-        n_lists = len(cent)
-        nprobe = min(n_lists, max(8, int(np.ceil(self.nprobe_frac * n_lists))))
-        lmax = self._padded.shape[1]
         nq = len(q)
         out_i = np.full((nq, k), -1, dtype=np.int64)
         out_s = np.full((nq, k), -np.inf, dtype=np.float32)
-        chunk = max(256, min(self.query_chunk, (1 << 25) // max(1, nprobe * lmax)))  # ~128 MB buffer
-        for qs in range(0, nq, chunk):
-            qc = q[qs : qs + chunk]
-            m = len(qc)
-            probes = np.argpartition(-(qc @ cent.T), nprobe - 1, axis=1)[:, :nprobe]
-            buf = np.full((m, nprobe, lmax), -np.inf, dtype=np.float32)
-            flat = probes.ravel()
-            order = np.argsort(flat, kind="stable")
-            bounds = np.searchsorted(flat[order], np.arange(n_lists + 1))
-            for lst in np.nonzero(np.diff(bounds))[0]:
-                items = self._lists[lst]
-                if len(items) == 0:
-                    continue
-                sel = order[bounds[lst] : bounds[lst + 1]]
-                rows, slot = sel // nprobe, sel % nprobe
-                sims = qc[rows] @ self._vecs[items].T
+        qlist = self._nearest_list(q, cent)
+        qorder = np.argsort(qlist, kind="stable")
+        qbounds = np.searchsorted(qlist[qorder], np.arange(len(cent) + 1))
+        off = self._offsets
+        for lst in np.nonzero(np.diff(qbounds))[0]:
+            segs = [(int(off[p]), int(off[p + 1])) for p in self._cprobe[lst] if off[p + 1] > off[p]]
+            cand = np.concatenate([self._sorted_pos[s:e] for s, e in segs])
+            width = len(cand)
+            if width == 0:
+                continue
+            group = qorder[qbounds[lst] : qbounds[lst + 1]]
+            for gs in range(0, len(group), self.block):
+                qi = group[gs : gs + self.block]
+                qv = q[qi]
+                sims = np.empty((len(qi), width), dtype=np.float32)
+                col = 0
+                for s, e in segs:
+                    np.matmul(qv, self._sorted_vecs[s:e].T, out=sims[:, col : col + e - s])
+                    col += e - s
                 if before is not None:
-                    sims[items[None, :] >= before[qs + rows][:, None]] = -np.inf
+                    sims[cand[None, :] >= before[qi][:, None]] = -np.inf
                 if exclude is not None:
-                    sims[items[None, :] == exclude[qs + rows][:, None]] = -np.inf
-                buf[rows, slot, : len(items)] = sims
-            flat_buf = buf.reshape(m, nprobe * lmax)
-            kk = min(k, flat_buf.shape[1])
-            top = np.argpartition(-flat_buf, kk - 1, axis=1)[:, :kk]
-            top_s = np.take_along_axis(flat_buf, top, 1)
-            best = np.argsort(-top_s, axis=1, kind="stable")
-            top = np.take_along_axis(top, best, 1)
-            slot_i, col = top // lmax, top % lmax
-            lists = np.take_along_axis(probes, slot_i, 1)
-            item = self._padded[lists, col]
-            out_s[qs : qs + m, :kk] = np.take_along_axis(top_s, best, 1)
-            out_i[qs : qs + m, :kk] = item
+                    sims[cand[None, :] == exclude[qi][:, None]] = -np.inf
+                kk = min(k, width)
+                top = (
+                    np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+                    if kk < width
+                    else np.argsort(-sims, axis=1)
+                )
+                top_s = np.take_along_axis(sims, top, 1)
+                best = np.argsort(-top_s, axis=1, kind="stable")
+                out_s[qi, :kk] = np.take_along_axis(top_s, best, 1)
+                out_i[qi, :kk] = cand[np.take_along_axis(top, best, 1)]
         out_i[out_s == -np.inf] = -1
         return out_i, out_s
 
