@@ -161,6 +161,7 @@ class PairScorer:
     cosine: TinyGBM
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
+    _cos_table: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @staticmethod
     def to_score(pred: np.ndarray) -> np.ndarray:
@@ -185,9 +186,19 @@ class PairScorer:
         return self.finalize(self.full.predict(x), x)
 
     def score_cosine(self, cos: np.ndarray) -> np.ndarray:
-        """Scores from article-vector cosines alone (any shape), for vector-only callers."""
+        """Scores from article-vector cosines alone (any shape), for vector-only callers.
+
+        The 1-feature GBM is a step function, so it is tabulated once at its split
+        points and evaluated with ``searchsorted`` (fast for 100k x k candidates).
+        """
+        if self._cos_table is None:
+            cuts = np.unique([n[1] for t in self.cosine.trees for n in t if n[0] >= 0])
+            mids = np.concatenate([[cuts[0] - 1.0], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1.0]])
+            self._cos_table = (cuts, self.to_score(self.cosine.predict(mids[:, None])))
+        cuts, vals = self._cos_table
         c = np.asarray(cos, dtype=np.float64)
-        return self.to_score(self.cosine.predict(c.reshape(-1, 1))).reshape(c.shape)
+        out: np.ndarray = vals[np.searchsorted(cuts, c, side="left")]
+        return out
 
     def score_signatures(self, a: ArticleSignature, b: ArticleSignature) -> float:
         """Score of one pair of signatures."""
