@@ -19,10 +19,29 @@ def _doc(source: str, text: str = "Some article text. " * 30) -> Document:
 
 
 def _analysis(text_hash: str, model: str = "openai:m") -> Analysis:
-    return Analysis(text_hash=text_hash, model=model, prompt_version="v1-x", title="T", summary="S",
-                    keywords=["k"], themes=["t"], category="technology", type="news",
-                    items=[CheckedItem(kind="signal", name="n", description="d", relevancy=3, change="c",
-                                       ten_year="y", driving_force="f", evidence="e")])
+    return Analysis(
+        text_hash=text_hash,
+        model=model,
+        prompt_version="v1-x",
+        title="T",
+        summary="S",
+        keywords=["k"],
+        themes=["t"],
+        category="technology",
+        type="news",
+        items=[
+            CheckedItem(
+                kind="signal",
+                name="n",
+                description="d",
+                relevancy=3,
+                change="c",
+                ten_year="y",
+                driving_force="f",
+                evidence="e",
+            )
+        ],
+    )
 
 
 def test_upgrade_from_the_first_schema_keeps_articles(tmp_path: Path) -> None:
@@ -33,8 +52,10 @@ def test_upgrade_from_the_first_schema_keeps_articles(tmp_path: Path) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
     con = sqlite3.connect(db)
-    con.execute("insert into articles (source, status, attempts, first_seen, updated_at, meta) "
-                "values ('a.txt', 'new', 0, '2026-01-01', '2026-01-01', '{}')")
+    con.execute(
+        "insert into articles (source, status, attempts, first_seen, updated_at, meta) "
+        "values ('a.txt', 'new', 0, '2026-01-01', '2026-01-01', '{}')"
+    )
     con.commit()
     con.close()
     store = Store.open(db)
@@ -49,16 +70,33 @@ def test_analysis_reuse_key_and_atomic_ledger(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "hs.db")
     doc = _doc("a.txt")
     art = store.upsert_article(doc)
-    ok = CallRecord(provider="openai", model="m", text_hash=doc.text_hash, input_tokens=100, output_tokens=50,
-                    cost_usd=0.01)
+    ok = CallRecord(
+        provider="openai",
+        model="m",
+        text_hash=doc.text_hash,
+        input_tokens=100,
+        output_tokens=50,
+        cost_usd=0.01,
+    )
     store.record_calls([ok.model_copy(update={"status": "error", "error": "HTTP 500", "cost_usd": 0.0})])
     store.save_analysis(_analysis(doc.text_hash), art, calls=[ok])
     assert store.find_analysis(doc.text_hash, "v1-x", "openai:m") is not None
     assert store.find_analysis(doc.text_hash, "v1-x", "anthropic:m") is None  # another model: not reused
     assert store.find_analysis(doc.text_hash, "v2-y", "openai:m") is None  # another prompt: not reused
     usage = store.usage()
-    assert usage == [{"provider": "openai", "model": "m", "calls": 2, "ok": 1, "failed": 1, "input_tokens": 200,
-                      "output_tokens": 100, "cost_usd": 0.01, "avg_latency_s": 0.0}]
+    assert usage == [
+        {
+            "provider": "openai",
+            "model": "m",
+            "calls": 2,
+            "ok": 1,
+            "failed": 1,
+            "input_tokens": 200,
+            "output_tokens": 100,
+            "cost_usd": 0.01,
+            "avg_latency_s": 0.0,
+        }
+    ]
     view = store.views()[0]
     assert view.analysis is not None and view.analysis.items[0].change == "c"
 

@@ -427,6 +427,177 @@ def extract(
 
 
 @app.command()
+def similar(
+    article: Annotated[str, typer.Argument(help="An article id (see `export`) or a file to compare.")],
+    k: Annotated[int, typer.Option("--k", help="How many neighbours.")] = 10,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Articles most likely to report the same story, in any language (no LLM)."""
+    from horizonscan.extract import ExtractionError, extract_file
+    from horizonscan.similarity.corpus import Corpus, ensure_signatures
+    from horizonscan.similarity.pairs import build_signatures
+
+    settings = _settings(db=db)
+    store = _open_store(settings.db)
+    ensure_signatures(store)
+    corpus = Corpus.load(store)
+    exclude = None
+    if article.isdigit() and not Path(article).exists():
+        exclude = int(article)
+        sig = corpus.signature_of(exclude)
+        if sig is None:
+            store.close()
+            raise _fail(f"no article {article} with text; see: horizonscan export", EXIT_USAGE)
+    else:
+        try:
+            doc = extract_file(Path(article))
+        except ExtractionError as exc:
+            store.close()
+            raise _fail(f"{article}: {exc}", EXIT_USAGE) from exc
+        sig = build_signatures([doc.text], [doc.language])[0]
+    found = corpus.neighbours(sig, k, exclude_id=exclude)
+    views = {v.id: v for v in store.views(only_analyzed=False, article_ids=[a for a, _ in found])}
+    store.close()
+    rows = []
+    for aid, score in found:
+        v = views[aid]
+        rows.append(
+            {
+                "id": aid,
+                "score": round(score, 4),
+                "language": v.language,
+                "source": v.source,
+                "url": v.url,
+                "title": v.analysis.title if v.analysis else v.title,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        print(f"{r['score']:.2f}  #{r['id']:<5} [{r['language'] or '?'}] {r['title'] or r['source']}")
+
+
+@app.command()
+def stories(
+    synthesize: Annotated[
+        bool,
+        typer.Option(
+            "--synthesize", help="One LLM call per story (2+ articles) for a merged title and summary."
+        ),
+    ] = False,
+    llm: Annotated[str | None, typer.Option("--llm", help="Provider for --synthesize.")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="Same-story score threshold in [0, 1] [default: calibrated 0.41]."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list single-article stories.")] = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Group articles that report the same event, across languages and sources, and list the stories."""
+    from horizonscan.pipeline import publish_corpus, synthesize_stories
+
+    settings = _settings(db=db, out=out, llm=llm, story_threshold=threshold)
+    store = _open_store(settings.db)
+    if synthesize:
+        from horizonscan.llm.base import ConfigurationError
+
+        try:
+            made = asyncio.run(
+                synthesize_stories(store, settings, log=lambda m: err.print(m, highlight=False))
+            )
+        except ConfigurationError as exc:
+            store.close()
+            raise _fail(str(exc), EXIT_CONFIG) from exc
+        err.print(f"{made} stories synthesized", highlight=False)
+    published = publish_corpus(store, settings, log=lambda m: err.print(m, highlight=False))
+    listed = published.stories
+    if all_:
+        from horizonscan.pipeline import build_story_views
+
+        everyone = {v.id: v for v in store.views(only_analyzed=False)}
+        listed = build_story_views(
+            store, {s: m for s, m in _all_stories(store).items()}, everyone, min_size=1
+        )
+    store.close()
+    data: list[dict[str, Any]] = [
+        {
+            "id": s.id,
+            "title": s.title,
+            "summary": s.summary,
+            "languages": s.languages,
+            "articles": [
+                {
+                    "id": m.id,
+                    "source": m.source,
+                    "url": m.url,
+                    "language": m.language,
+                    "title": m.analysis.title if m.analysis else m.title,
+                    "origin": m.origin.model_dump() if m.origin else None,
+                }
+                for m in s.members
+            ],
+        }
+        for s in listed
+    ]
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for d in data:
+        print(f"story {d['id']}: {d['title']} ({len(d['articles'])} articles)")
+        for a in d["articles"]:
+            print(f"    #{a['id']:<5} [{a['language'] or '?'}] {a['title'] or ''}  {a['url'] or a['source']}")
+
+
+def _all_stories(store: Any) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for article, story in sorted(store.story_members().items()):
+        out.setdefault(story, []).append(article)
+    return out
+
+
+@app.command()
+def compare(
+    pairs: Annotated[
+        Path, typer.Option("--pairs", help="JSON lines with text1, text2 (lang1, lang2 optional).")
+    ],
+) -> None:
+    """Score pairs of texts for being the same story (0-1), the scorer story grouping uses; no LLM.
+
+    Each input line is written back to stdout with a "score"; bad lines are reported on stderr
+    with their line number and skipped.
+    """
+    from horizonscan.similarity.pairs import compare_jsonl, parse_pair_line
+
+    if str(pairs) == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = pairs.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise _fail(f"cannot read {pairs}: {exc.strerror}", EXIT_USAGE) from exc
+    good: list[str] = []
+    bad = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            parse_pair_line(line, n)
+        except ValueError as exc:
+            bad += 1
+            err.print(f"[red]error[/red] {exc}", highlight=False)
+        else:
+            good.append(line)
+    for scored in compare_jsonl(good):
+        sys.stdout.write(scored + "\n")
+    if bad:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
 def usage(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """LLM calls, tokens and estimated cost, by model."""
     settings = _settings(db=db)
@@ -492,16 +663,14 @@ def publish(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Rewrite every page and the index from the database (no LLM call)."""
-    from horizonscan.publish.site import write_index, write_pages
+    """Rewrite every page, story page and the index from the database (no LLM call)."""
+    from horizonscan.pipeline import publish_corpus
 
     settings = _settings(db=db, out=out)
     store = _open_store(settings.db)
-    views = store.views()
-    pages = write_pages(settings.out, views)
-    index = write_index(settings.out, views)
+    published = publish_corpus(store, settings, log=lambda m: err.print(m, highlight=False))
     store.close()
-    err.print(f"{len(pages)} pages and {index}")
+    err.print(f"{len(published.pages)} pages, {len(published.stories)} stories: {published.index}")
 
 
 @app.command()

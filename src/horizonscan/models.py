@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = "1"
 
@@ -109,6 +109,16 @@ class Signal(_Rated, _Change):
     """A weak signal of change; fields in the order a model should think them through."""
 
 
+def _summary_words(v: str) -> str:
+    words = len(v.split())
+    if words > MAX_SUMMARY_WORDS + SUMMARY_WORD_TOLERANCE:
+        raise ValueError(f"summary has {words} words; at most {MAX_SUMMARY_WORDS} allowed")
+    return v
+
+
+Summary = Annotated[str, Field(min_length=1), AfterValidator(_summary_words)]
+
+
 def _cap(values: Any, limit: int) -> Any:
     """Extra list entries are dropped, not re-asked: the first ones are the model's best."""
     if isinstance(values, list):
@@ -126,7 +136,7 @@ class AnalysisOutput(_Out):
     """Exactly what one LLM call returns for one article (all in English)."""
 
     title: str = Field(min_length=1, max_length=300)
-    summary: str = Field(min_length=1)
+    summary: Summary
     keywords: list[str] = Field(min_length=1, json_schema_extra={"maxItems": MAX_KEYWORDS})
     themes: list[str] = Field(min_length=1, json_schema_extra={"maxItems": MAX_THEMES})
     category: Category
@@ -140,14 +150,6 @@ class AnalysisOutput(_Out):
     @classmethod
     def _title(cls, v: Any) -> Any:
         return _clean(v).strip("_*# ") if isinstance(v, str) else v
-
-    @field_validator("summary")
-    @classmethod
-    def _summary_len(cls, v: str) -> str:
-        words = len(v.split())
-        if words > MAX_SUMMARY_WORDS + SUMMARY_WORD_TOLERANCE:
-            raise ValueError(f"summary has {words} words; at most {MAX_SUMMARY_WORDS} allowed")
-        return v
 
     @field_validator("keywords", mode="before")
     @classmethod
@@ -173,6 +175,13 @@ class AnalysisOutput(_Out):
     @classmethod
     def _type(cls, v: Any) -> Any:
         return _enum_lenient(v, ArticleType)
+
+
+class StorySynthesis(_Out):
+    """One LLM call per story (`stories --synthesize`): a merged English title and summary."""
+
+    title: str = Field(min_length=1, max_length=300)
+    summary: Summary
 
 
 ItemKind = Literal["signal", "behavior", "technology", "issue"]
@@ -293,4 +302,5 @@ class ArticleResult(BaseModel):
     language: str | None = None
     page: str | None = None
     error: str | None = None
+    note: str | None = None  # e.g. "near-duplicate of article 12"
     llm_calls: int = 0

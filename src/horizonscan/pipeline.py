@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from horizonscan.analysis.analyzer import Analyzer
+from horizonscan.analysis.analyzer import Analyzer, recheck
 from horizonscan.config import Settings
 from horizonscan.extract import ExtractionError, extract_bytes, kind_of, raw_hash
 from horizonscan.llm.client import LLMClient, LLMFailure
@@ -24,7 +24,11 @@ from horizonscan.llm.limits import Budget, BudgetExceeded, RateLimiter
 from horizonscan.llm.pricing import PriceTable
 from horizonscan.llm.registry import make_provider
 from horizonscan.models import Analysis, ArticleResult, CallRecord, Document, Origin, ResultStatus
-from horizonscan.publish.site import write_index, write_pages
+from horizonscan.publish.markdown import Neighbour
+from horizonscan.publish.site import page_name, write_if_changed, write_index, write_pages
+from horizonscan.publish.stories import StoryView, render_story, stories_index_lines, story_file
+from horizonscan.similarity.corpus import find_near_duplicate, update_stories
+from horizonscan.similarity.items import merge_items
 from horizonscan.sources.inputs import Input
 from horizonscan.store.repo import ArticleView, Store
 from horizonscan.store.schema import ArticleRow
@@ -41,6 +45,7 @@ class RunSummary:
     stopped: str | None = None  # why the batch stopped early (budget), if it did
     interrupted: bool = False
     seconds: float = 0.0
+    stories: int = 0
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -64,6 +69,7 @@ class RunSummary:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": round(self.cost_usd, 6),
+            "stories": self.stories,
             "index": self.index,
         }
 
@@ -124,18 +130,7 @@ class Batch:
             raise
         finally:
             self.summary.seconds = time.perf_counter() - started
-            if self.opts.write_pages and not self.summary.interrupted:
-                self.publish_index()
         return self.summary
-
-    def publish_index(self) -> None:
-        """Pages of every analyzed article (unchanged files are left alone) and the index."""
-        views = self.store.views(prompt_version=self.analyzer.prompt_version, model=self.analyzer.model_spec)
-        pages = write_pages(self.opts.out, views)
-        for result in self.summary.results:
-            if result.page is None and result.article_id in pages:
-                result.page = str(pages[result.article_id])
-        self.summary.index = str(write_index(self.opts.out, views))
 
     # ----- internals -------------------------------------------------------------------------
     def _on_call(self, rec: CallRecord) -> None:
@@ -200,6 +195,16 @@ class Batch:
             if existing is not None:
                 self.store.set_status(article_id, "analyzed")
                 return self._done("reused", item.source, article_id, existing, 0, doc)
+        twin = find_near_duplicate(self.store, doc.text_hash, doc.text, self._keys)
+        if twin is not None:  # the same article with other boilerplate: its analysis serves
+            original = self.store.find_analysis(twin, self.analyzer.prompt_version, self.analyzer.model_spec)
+            if original is not None:
+                copy = recheck(original, doc)
+                copy.id = self.store.save_analysis(copy, article_id)
+                self._keys.add(doc.text_hash)
+                result = self._done("reused", item.source, article_id, copy, 0, doc)
+                result.note = "near-duplicate of an analyzed text"
+                return result
         return await self._analyze(item.source, article_id, doc)
 
     async def _document(self, item: Input, known: dict[str, ArticleRow]) -> Document:
@@ -388,14 +393,121 @@ async def run_batch(
     try:
         async with make_fetcher(settings) as fetcher:
             collector = Collector(store, settings, fetcher)
+            batch = Batch(store, analyzer, opts, collector=collector)
             if not show_progress:
-                return await Batch(store, analyzer, opts, collector=collector).run(inputs)
-            with BatchProgress(len(inputs)) as progress:
-                batch = Batch(store, analyzer, opts, on_result=progress.update, collector=collector)
-                progress.batch = batch
-                return await batch.run(inputs)
+                summary = await batch.run(inputs)
+            else:
+                with BatchProgress(len(inputs)) as progress:
+                    batch.on_result = progress.update
+                    progress.batch = batch
+                    summary = await batch.run(inputs)
     finally:
         await analyzer.client.provider.aclose()
+    started = time.perf_counter()
+    published = publish_corpus(
+        store, settings, prompt_version=analyzer.prompt_version, model=analyzer.model_spec, log=log
+    )
+    for result in summary.results:
+        if result.page is None and result.article_id in published.pages:
+            result.page = str(published.pages[result.article_id])
+    summary.index = str(published.index)
+    summary.stories = len(published.stories)
+    summary.seconds += time.perf_counter() - started
+    return summary
+
+
+@dataclass
+class Published:
+    pages: dict[int, Path]
+    index: Path
+    stories: list[StoryView]
+
+
+def publish_corpus(
+    store: Store,
+    settings: Settings,
+    *,
+    prompt_version: str | None = None,
+    model: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Published:
+    """Similarity stage (signatures, stories, closest articles), then every page, story page and the index."""
+    out = settings.out
+    views = store.views(prompt_version=prompt_version, model=model)
+    page_of = {v.id: page_name(v) for v in views if v.analysis}
+    closest_map: dict[int, list[tuple[int, float]]] = {}
+    story_views: list[StoryView] = []
+    if settings.similarity and views:
+        update = update_stories(store, threshold=settings.story_threshold, log=log)
+        closest_map = update.corpus.closest_all(k=5)
+        everyone = {
+            v.id: v for v in store.views(only_analyzed=False, prompt_version=prompt_version, model=model)
+        }
+        story_views = build_story_views(store, update.stories, everyone)
+        by_id = everyone
+    else:
+        by_id = {v.id: v for v in views}
+
+    def closest(view: ArticleView) -> list[Neighbour]:
+        out_list = []
+        for other, score in closest_map.get(view.id, []):
+            o = by_id.get(other)
+            if o is None:
+                continue
+            title = o.analysis.title if o.analysis else (o.title or o.source)
+            out_list.append(Neighbour(title, page_of.get(other), score, o.language, o.url))
+        return out_list
+
+    pages = write_pages(out, views, closest=closest)
+    story_dir = out / "stories"
+    wanted = {story_file(s.id) for s in story_views}
+    if story_views:
+        story_dir.mkdir(parents=True, exist_ok=True)
+        for story in story_views:
+            write_if_changed(story_dir / story_file(story.id), render_story(story, page_of))
+    if story_dir.is_dir():
+        for stale in story_dir.glob("story-*.md"):
+            if stale.name not in wanted:
+                stale.unlink()
+    index = write_index(out, views, sections=stories_index_lines(story_views))
+    return Published(pages=pages, index=index, stories=story_views)
+
+
+def members_hash(article_ids: list[int]) -> str:
+    import hashlib
+
+    return hashlib.sha256(",".join(map(str, sorted(article_ids))).encode()).hexdigest()
+
+
+def build_story_views(
+    store: Store, stories: dict[int, list[int]], views: dict[int, ArticleView], *, min_size: int = 2
+) -> list[StoryView]:
+    """Stories with at least `min_size` articles, newest activity first, items merged."""
+    out: list[StoryView] = []
+    for story_id, members in stories.items():
+        members_views = [views[a] for a in members if a in views]
+        if len(members_views) < min_size:
+            continue
+        analyzed = [m for m in members_views if m.analysis is not None]
+        items = [(m.id, item) for m in analyzed for item in m.analysis.items]  # type: ignore[union-attr]
+        row = store.story_row(story_id)
+        synth = row if row is not None and row.members_hash == members_hash(members) else None
+        title = (
+            (synth.title if synth and synth.title else None)
+            or (analyzed[0].analysis.title if analyzed and analyzed[0].analysis else members_views[0].title)
+            or "Story"
+        )
+        out.append(
+            StoryView(
+                id=story_id,
+                title=title,
+                members=members_views,
+                merged=merge_items(items),
+                summary=synth.summary if synth else None,
+            )
+        )
+    out.sort(key=lambda s: (-len(s.members), s.title.lower()))
+    return out
 
 
 class BatchProgress:
@@ -443,3 +555,85 @@ class BatchProgress:
                 f"${s.cost_usd:.4f}"
             )
         self._progress.update(self._task, advance=1, detail=detail)
+
+
+async def synthesize_stories(
+    store: Store, settings: Settings, *, log: Callable[[str], None] | None = None
+) -> int:
+    """One LLM call per story whose members changed since its last synthesis; returns how many."""
+    import hashlib
+    import json
+
+    from horizonscan.analysis.promptset import load_story_prompt
+    from horizonscan.llm.base import ChatRequest, Message
+    from horizonscan.models import StorySynthesis
+    from horizonscan.store.schema import StoryRow
+
+    update = update_stories(store, threshold=settings.story_threshold, log=log)
+    views = {v.id: v for v in store.views()}
+    todo = []
+    for story_id, members in update.stories.items():
+        analyzed = [views[a] for a in members if a in views and views[a].analysis is not None]
+        row = store.story_row(story_id)
+        if len(analyzed) >= 2 and (row is None or row.members_hash != members_hash(members)):
+            todo.append((story_id, members, analyzed))
+    if not todo:
+        return 0
+    analyzer = make_analyzer(settings, log=log)
+    client = analyzer.client
+    client.on_call = lambda rec: store.record_calls([rec])
+    template, version = load_story_prompt()
+    schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "summary": {"type": "string"}},
+        "required": ["title", "summary"],
+        "additionalProperties": False,
+    }
+    done = 0
+    try:
+        for story_id, members, analyzed in todo:
+            lines = "\n".join(
+                json.dumps(
+                    {
+                        "title": v.analysis.title,
+                        "summary": v.analysis.summary,  # type: ignore[union-attr]
+                        "language": v.language,
+                    },
+                    ensure_ascii=False,
+                )
+                for v in analyzed
+            )
+            boundary = hashlib.sha256(lines.encode()).hexdigest()[:12]
+            user = template.format(boundary=boundary, analyses=lines.replace(boundary, boundary[:6] + " "))
+            request = ChatRequest(
+                system="You are a foresight analyst. Answer with the JSON object only.",
+                messages=[Message("user", user)],
+                schema=schema,
+                schema_name="story",
+                max_output_tokens=800,
+            )
+            try:
+                result = await client.structured(
+                    request,
+                    StorySynthesis.model_validate_json,
+                    repair_prompt=analyzer.prompts.repair,
+                    purpose="story",
+                )
+            except LLMFailure as exc:
+                if log:
+                    log(f"story {story_id}: {exc}")
+                continue
+            store.save_story_row(
+                StoryRow(
+                    id=story_id,
+                    members_hash=members_hash(members),
+                    title=result.title,
+                    summary=result.summary,
+                    model=client.provider.spec,
+                    prompt_version=version,
+                )
+            )
+            done += 1
+    finally:
+        await client.provider.aclose()
+    return done

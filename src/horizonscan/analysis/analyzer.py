@@ -208,6 +208,17 @@ class Analyzer:
         )
 
 
+def recheck(analysis: Analysis, doc: Document) -> Analysis:
+    """The same analysis for another (near-identical) text: evidence re-checked against that text."""
+    hay = normalise(doc.text)
+    items = []
+    for item in analysis.items:
+        found, score = check(item.evidence, doc.text, normalised_text=hay)
+        items.append(item.model_copy(update={"evidence_found": found, "evidence_score": score}))
+    return analysis.model_copy(update={"id": None, "text_hash": doc.text_hash, "language": doc.language,
+                                       "items": items, "created_at": None})
+
+
 def _defang(text: str, boundary: str) -> str:
     """An article cannot close its own delimiter: marker look-alikes inside it are broken up."""
     return re.sub(r"<<<\s*(END\s+)?(ARTICLE|PARTS)", r"< < < \1\2", text, flags=re.I).replace(

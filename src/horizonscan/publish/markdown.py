@@ -64,9 +64,10 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]], numeric_last: b
 @dataclass
 class Neighbour:
     title: str
-    page: str | None
+    page: str | None  # our page, when the article was analyzed
     score: float
     language: str | None = None
+    url: str | None = None
 
 
 def _items_table(items: list[CheckedItem]) -> str:
@@ -129,7 +130,8 @@ def render_page(
         out += ["## Closest", ""]
         for n in closest:
             name = inline(n.title)
-            target = f"[{name}]({quote(n.page)})" if n.page else name
+            url = safe_url(n.url)
+            target = f"[{name}]({quote(n.page)})" if n.page else (f"[{name}]({url})" if url else name)
             lang = f", {language_name(n.language)}" if n.language else ""
             out.append(f"* {target} ({n.score:.2f}{lang})")
         out.append("")

@@ -16,7 +16,7 @@ def page_name(view: ArticleView) -> str:
     return f"{slugify(title)}-{view.id}.md"
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
+def write_if_changed(path: Path, text: str) -> bool:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -49,18 +49,18 @@ def write_pages(
             source=view.source,
             closest=closest(view) if closest else (),
         )
-        _write_if_changed(path, text)
+        write_if_changed(path, text)
         paths[view.id] = path
     return paths
 
 
-def write_index(out_dir: Path, views: Sequence[ArticleView]) -> Path:
-    """`index.md`: every page, grouped by category, titles sorted."""
+def write_index(out_dir: Path, views: Sequence[ArticleView], *, sections: Sequence[str] = ()) -> Path:
+    """`index.md`: `sections` (e.g. stories) first, then every page grouped by category."""
     groups: dict[str, list[ArticleView]] = defaultdict(list)
     for v in views:
         if v.analysis is not None:
             groups[v.analysis.category].append(v)
-    lines = ["# horizonscan index", "", f"{sum(len(g) for g in groups.values())} articles.", ""]
+    lines = ["# horizonscan index", "", f"{sum(len(g) for g in groups.values())} articles.", "", *sections]
     for category in sorted(groups):
         lines += [f"## {category.capitalize()}", ""]
         for v in sorted(groups[category], key=lambda v: (v.analysis.title if v.analysis else "").lower()):
@@ -72,5 +72,5 @@ def write_index(out_dir: Path, views: Sequence[ArticleView]) -> Path:
         lines.append("")
     path = out_dir / "index.md"
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(path, "\n".join(lines).rstrip() + "\n")
+    write_if_changed(path, "\n".join(lines).rstrip() + "\n")
     return path

@@ -285,7 +285,7 @@ def score_pair(
     return float(score_pairs([(text1, text2)], [(lang1, lang2)], embedder=embedder)[0])
 
 
-def _parse_line(line: str, lineno: int) -> dict[str, Any]:
+def parse_pair_line(line: str, lineno: int) -> dict[str, Any]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -325,7 +325,7 @@ def compare_jsonl(
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        batch.append(_parse_line(line, lineno))
+        batch.append(parse_pair_line(line, lineno))
         if len(batch) >= batch_size:
             yield from flush()
     if batch:

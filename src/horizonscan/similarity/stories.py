@@ -28,7 +28,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from .index import VectorIndex
-from .pairs import ArticleSignature, PairScorer, get_scorer
+from .pairs import ArticleSignature, PairScorer, get_scorer, score_signature_pairs
 
 
 class StoryGrouper:
@@ -54,6 +54,28 @@ class StoryGrouper:
 
     def __len__(self) -> int:
         return len(self._story_pos)
+
+    def seed(
+        self,
+        ids: Sequence[Hashable],
+        vectors: np.ndarray,
+        signatures: Sequence[ArticleSignature | None],
+        story_ids: Sequence[Hashable],
+    ) -> None:
+        """Load articles whose stories were decided before, without deciding again.
+
+        A story id must be the id of an article given earlier in `ids` (its first member).
+        """
+        pos = self.index.add(list(ids), np.asarray(vectors, dtype=np.float32))
+        self._sigs.extend(signatures)
+        first: dict[Hashable, int] = {self.index.ids[p]: p for p in range(len(self._story_pos))}
+        for p, item_id, sid in zip(pos, ids, story_ids, strict=True):
+            first.setdefault(item_id, int(p))
+            story_pos = first.get(sid, int(p))
+            self._story_pos.append(story_pos)
+            real = self.index.ids[story_pos]
+            self.story_of[item_id] = real
+            self.stories.setdefault(real, []).append(item_id)
 
     def add(
         self, item_id: Hashable, vector: np.ndarray, signature: ArticleSignature | None = None
@@ -104,9 +126,16 @@ class StoryGrouper:
         return out
 
     def _score_candidates(self, pos: np.ndarray, cand: np.ndarray, cos: np.ndarray) -> np.ndarray:
-        """Pair scores for candidates: cosine-only model, upgraded where both signatures exist."""
+        """Pair scores for candidates: cosine-only model, upgraded where both signatures exist.
+
+        The full model is applied to all pairs of a block in one batched call: per pair it
+        would cost milliseconds of Python overhead.
+        """
         scores = self.scorer.score_cosine(np.where(cand >= 0, cos, 0.0))
         scores[cand < 0] = -np.inf
+        where: list[tuple[int, int]] = []
+        left: list[ArticleSignature] = []
+        right: list[ArticleSignature] = []
         for row, p in enumerate(pos):
             sa = self._sigs[p]
             if sa is None:
@@ -115,7 +144,13 @@ class StoryGrouper:
                 if j >= 0:
                     sb = self._sigs[j]
                     if sb is not None:
-                        scores[row, c] = self.scorer.score_signatures(sa, sb)
+                        where.append((row, c))
+                        left.append(sa)
+                        right.append(sb)
+        if where:
+            full = score_signature_pairs(left, right, self.scorer)
+            for (row, c), value in zip(where, full, strict=True):
+                scores[row, c] = value
         return scores
 
 

@@ -11,12 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from horizonscan.models import Analysis, CallRecord, CheckedItem, Document, Origin
 from horizonscan.store.db import make_engine, migrate
-from horizonscan.store.schema import AnalysisRow, ArticleRow, CallRow, ItemRow, SourceRow, utcnow
+from horizonscan.store.schema import (
+    AnalysisRow,
+    ArticleRow,
+    CallRow,
+    ItemRow,
+    MetaRow,
+    NearDupKeyRow,
+    SignatureRow,
+    SourceRow,
+    StoryMemberRow,
+    StoryRow,
+    utcnow,
+)
 
 
 @dataclass
@@ -332,6 +344,106 @@ class Store:
     def call_count(self) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count(CallRow.id))) or 0)
+
+    # ----- similarity and stories --------------------------------------------------------
+    def articles_with_text(self) -> list[tuple[int, str, str | None]]:
+        """(article id, text hash, language) of every article with text, oldest first."""
+        with self.session() as s:
+            rows = s.execute(
+                select(ArticleRow.id, ArticleRow.text_hash, ArticleRow.language)
+                .where(ArticleRow.text_hash.is_not(None), ArticleRow.status != "failed")
+                .order_by(ArticleRow.first_seen, ArticleRow.id)
+            ).all()
+        return [(int(i), str(h), lang) for i, h, lang in rows]
+
+    def texts(self, text_hashes: Iterable[str]) -> dict[str, str]:
+        wanted = list(set(text_hashes))
+        out: dict[str, str] = {}
+        with self.session() as s:
+            for i in range(0, len(wanted), 500):
+                rows = s.execute(
+                    select(ArticleRow.text_hash, ArticleRow.text).where(
+                        ArticleRow.text_hash.in_(wanted[i : i + 500])
+                    )
+                )
+                out.update({h: t for h, t in rows if h is not None and t is not None})
+        return out
+
+    def english_of(self, text_hashes: Iterable[str]) -> dict[str, str]:
+        """Title, summary and keywords of the newest analysis per text: English evidence for matching."""
+        wanted = list(set(text_hashes))
+        out: dict[str, str] = {}
+        with self.session() as s:
+            for i in range(0, len(wanted), 500):
+                rows = s.execute(
+                    select(
+                        AnalysisRow.text_hash, AnalysisRow.title, AnalysisRow.summary, AnalysisRow.keywords
+                    )
+                    .where(AnalysisRow.text_hash.in_(wanted[i : i + 500]))
+                    .order_by(AnalysisRow.id)
+                )
+                for h, title, summary, keywords in rows:
+                    out[h] = f"{title}. {summary} {'; '.join(keywords or [])}"
+        return out
+
+    def signature_rows(self, text_hashes: Iterable[str] | None = None) -> dict[str, SignatureRow]:
+        with self.session() as s:
+            if text_hashes is None:
+                return {r.text_hash: r for r in s.scalars(select(SignatureRow))}
+            wanted = list(set(text_hashes))
+            out: dict[str, SignatureRow] = {}
+            for i in range(0, len(wanted), 500):
+                rows = s.scalars(select(SignatureRow).where(SignatureRow.text_hash.in_(wanted[i : i + 500])))
+                out.update({r.text_hash: r for r in rows})
+            return out
+
+    def add_signature_rows(self, rows: Iterable[SignatureRow]) -> None:
+        with self.session() as s:
+            for row in rows:
+                s.merge(row)
+
+    def neardup_candidates(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        if not wanted:
+            return set()
+        with self.session() as s:
+            return set(s.scalars(select(NearDupKeyRow.text_hash).where(NearDupKeyRow.key.in_(wanted))))
+
+    def add_neardup_keys(self, text_hash: str, keys: Iterable[str]) -> None:
+        with self.session() as s:
+            known = set(s.scalars(select(NearDupKeyRow.key).where(NearDupKeyRow.text_hash == text_hash)))
+            s.add_all(NearDupKeyRow(key=k, text_hash=text_hash) for k in set(keys) - known)
+
+    def story_members(self) -> dict[int, int]:
+        with self.session() as s:
+            return {
+                int(a): int(b)
+                for a, b in s.execute(select(StoryMemberRow.article_id, StoryMemberRow.story_id))
+            }
+
+    def set_story_members(self, members: dict[int, int], *, replace: bool = False) -> None:
+        with self.session() as s:
+            if replace:
+                s.execute(delete(StoryMemberRow))
+            for article_id, story_id in members.items():
+                s.merge(StoryMemberRow(article_id=article_id, story_id=story_id))
+
+    def story_row(self, story_id: int) -> StoryRow | None:
+        with self.session() as s:
+            return s.get(StoryRow, story_id)
+
+    def save_story_row(self, row: StoryRow) -> None:
+        with self.session() as s:
+            s.merge(row)
+
+    def meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(MetaRow(key=key, value=value))
 
     # ----- publishing -----------------------------------------------------------------------
     def views(

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -119,3 +130,62 @@ class SourceRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     links_seen: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignatureRow(Base):
+    """What the pair scorer needs about one text, computed once per text hash."""
+
+    __tablename__ = "signatures"
+
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    embedder: Mapped[str] = mapped_column(String)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    chunk_vectors: Mapped[bytes] = mapped_column(LargeBinary)
+    title_vector: Mapped[bytes] = mapped_column(LargeBinary)
+    entities: Mapped[list[str]] = mapped_column(JSON)
+    numbers: Mapped[list[str]] = mapped_column(JSON)
+    urls: Mapped[list[str]] = mapped_column(JSON)
+    lang: Mapped[str | None] = mapped_column(String(8))
+    length: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NearDupKeyRow(Base):
+    """MinHash LSH band keys: texts sharing a key are near-duplicate candidates."""
+
+    __tablename__ = "neardup_keys"
+    __table_args__ = (UniqueConstraint("key", "text_hash", name="uq_neardup"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), index=True)
+    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class StoryMemberRow(Base):
+    __tablename__ = "story_members"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    story_id: Mapped[int] = mapped_column(Integer, index=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoryRow(Base):
+    """A story's optional synthesized view (`stories --synthesize`), valid for one member set."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the id of the story's first article
+    members_hash: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String)
+    summary: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String)
+    prompt_version: Mapped[str | None] = mapped_column(String)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MetaRow(Base):
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

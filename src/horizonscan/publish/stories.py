@@ -1,0 +1,97 @@
+"""Story pages: one event told by several articles, possibly in several languages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from horizonscan.extract.language import language_name
+from horizonscan.publish.markdown import ITEM_COLUMNS, SIGNAL_COLUMNS, inline, safe_url, table
+from horizonscan.similarity.items import MergedItem
+from horizonscan.store.repo import ArticleView
+
+
+@dataclass
+class StoryView:
+    id: int
+    title: str
+    members: list[ArticleView]  # first-seen order
+    merged: list[MergedItem]
+    summary: str | None = None  # from `stories --synthesize`
+
+    @property
+    def languages(self) -> list[str]:
+        seen: list[str] = []
+        for m in self.members:
+            name = language_name(m.language)
+            if name not in seen:
+                seen.append(name)
+        return seen
+
+
+def story_file(story_id: int) -> str:
+    return f"story-{story_id}.md"
+
+
+def render_story(story: StoryView, page_of: dict[int, str]) -> str:
+    """`page_of`: article id → page file name (relative to the pages folder)."""
+    out = [
+        f"# __{inline(story.title)}__",
+        "",
+        f"{len(story.members)} articles in {len(story.languages)} languages ({', '.join(story.languages)}).",
+        "",
+        "## Sources",
+        "",
+    ]
+    for n, m in enumerate(story.members, 1):
+        title = m.analysis.title if m.analysis else (m.title or m.source)
+        link = f"[{inline(title)}](../{page_of[m.id]})" if m.id in page_of else inline(title)
+        extra = [language_name(m.language)]
+        if m.origin is not None:
+            extra.append(f"from {inline(m.origin.label)}")
+        url = safe_url(m.url)
+        if url:
+            extra.append(f"[original]({url})")
+        out.append(f"{n}. {link} — {', '.join(extra)}")
+    out.append("")
+    if story.summary:
+        out += ["## Summary", "", inline(story.summary), ""]
+    index = {m.id: i + 1 for i, m in enumerate(story.members)}
+
+    def refs(mi: MergedItem) -> str:
+        return ", ".join(str(index[a]) for a in mi.sources if a in index)
+
+    signals = [m for m in story.merged if m.item.kind == "signal"]
+    if signals:
+        rows: list[tuple[str, ...]] = [
+            (
+                m.item.name,
+                m.item.description,
+                m.item.change or "",
+                m.item.ten_year or "",
+                m.item.driving_force or "",
+                refs(m),
+                str(m.item.relevancy),
+            )
+            for m in signals
+        ]
+        cols = (*SIGNAL_COLUMNS[:-1], "sources", SIGNAL_COLUMNS[-1])
+        out += ["## Signals", "", table(cols, rows), ""]
+    for heading, kind in (("Behaviors", "behavior"), ("Technologies", "technology"), ("Issues", "issue")):
+        items = [m for m in story.merged if m.item.kind == kind]
+        if items:
+            rows = [(m.item.name, m.item.description, refs(m), str(m.item.relevancy)) for m in items]
+            out += [f"## {heading}", "", table((*ITEM_COLUMNS[:-1], "sources", ITEM_COLUMNS[-1]), rows), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def stories_index_lines(stories: Sequence[StoryView]) -> list[str]:
+    if not stories:
+        return []
+    lines = ["## Stories", ""]
+    for s in stories:
+        lines.append(
+            f"* [{inline(s.title)}](stories/{story_file(s.id)}) — {len(s.members)} articles: "
+            f"{', '.join(s.languages)}"
+        )
+    return [*lines, ""]
