@@ -489,7 +489,7 @@ def build_story_views(
         if len(members_views) < min_size:
             continue
         analyzed = [m for m in members_views if m.analysis is not None]
-        items = [(m.id, item) for m in analyzed for item in m.analysis.items]  # type: ignore[union-attr]
+        items = [(m.id, item) for m in analyzed if m.analysis is not None for item in m.analysis.items]
         row = store.story_row(story_id)
         synth = row if row is not None and row.members_hash == members_hash(members) else None
         title = (
@@ -573,7 +573,7 @@ async def synthesize_stories(
     views = {v.id: v for v in store.views()}
     todo = []
     for story_id, members in update.stories.items():
-        analyzed = [views[a] for a in members if a in views and views[a].analysis is not None]
+        analyzed = [a for m in members if m in views and (a := views[m].analysis) is not None]
         row = store.story_row(story_id)
         if len(analyzed) >= 2 and (row is None or row.members_hash != members_hash(members)):
             todo.append((story_id, members, analyzed))
@@ -594,14 +594,9 @@ async def synthesize_stories(
         for story_id, members, analyzed in todo:
             lines = "\n".join(
                 json.dumps(
-                    {
-                        "title": v.analysis.title,
-                        "summary": v.analysis.summary,  # type: ignore[union-attr]
-                        "language": v.language,
-                    },
-                    ensure_ascii=False,
+                    {"title": a.title, "summary": a.summary, "language": a.language}, ensure_ascii=False
                 )
-                for v in analyzed
+                for a in analyzed
             )
             boundary = hashlib.sha256(lines.encode()).hexdigest()[:12]
             user = template.format(boundary=boundary, analyses=lines.replace(boundary, boundary[:6] + " "))

@@ -215,8 +215,15 @@ def recheck(analysis: Analysis, doc: Document) -> Analysis:
     for item in analysis.items:
         found, score = check(item.evidence, doc.text, normalised_text=hay)
         items.append(item.model_copy(update={"evidence_found": found, "evidence_score": score}))
-    return analysis.model_copy(update={"id": None, "text_hash": doc.text_hash, "language": doc.language,
-                                       "items": items, "created_at": None})
+    return analysis.model_copy(
+        update={
+            "id": None,
+            "text_hash": doc.text_hash,
+            "language": doc.language,
+            "items": items,
+            "created_at": None,
+        }
+    )
 
 
 def _defang(text: str, boundary: str) -> str:

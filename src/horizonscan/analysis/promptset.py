@@ -30,7 +30,9 @@ class PromptSet:
 
 def load_story_prompt(name: str = DEFAULT_PROMPT_SET) -> tuple[str, str]:
     """The story-synthesis prompt and its own version (kept apart so it never changes analyses')."""
-    text = (resources.files("horizonscan.analysis") / "prompts" / name / "story.md").read_text(encoding="utf-8")
+    text = (resources.files("horizonscan.analysis") / "prompts" / name / "story.md").read_text(
+        encoding="utf-8"
+    )
     return text.strip(), f"story-{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -156,7 +156,7 @@ class LLMClient:
                 )
             )
             if status == "ok":
-                return value  # type: ignore[return-value]
+                return cast(T, value)
             if repairs >= self.max_repairs:
                 raise LLMFailure(f"{provider.spec} gave no valid answer after {repairs + 1} tries: {problem}")
             repairs += 1

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from horizonscan.extract.language import language_name
-from horizonscan.models import Analysis, CheckedItem, Origin
+from horizonscan.models import Analysis, CheckedItem, ItemKind, Origin
 
+ITEM_SECTIONS: tuple[tuple[str, ItemKind], ...] = (
+    ("Behaviors", "behavior"),
+    ("Technologies", "technology"),
+    ("Issues", "issue"),
+)
 SIGNAL_COLUMNS = ("name", "description", "change", "10-year", "driving-force", "relevancy")
 ITEM_COLUMNS = ("name", "description", "relevancy")
 
@@ -115,8 +120,8 @@ def render_page(
             for s in signals
         ]
         out += ["## Signals", "", table(SIGNAL_COLUMNS, rows), ""]
-    for heading, kind in (("Behaviors", "behavior"), ("Technologies", "technology"), ("Issues", "issue")):
-        items = analysis.of_kind(kind)  # type: ignore[arg-type]
+    for heading, kind in ITEM_SECTIONS:
+        items = analysis.of_kind(kind)
         if items:
             out += [f"## {heading}", "", _items_table(items), ""]
     quoted = [i for i in analysis.items if i.evidence.strip()]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from horizonscan.extract.language import language_name
-from horizonscan.publish.markdown import ITEM_COLUMNS, SIGNAL_COLUMNS, inline, safe_url, table
+from horizonscan.publish.markdown import ITEM_COLUMNS, ITEM_SECTIONS, SIGNAL_COLUMNS, inline, safe_url, table
 from horizonscan.similarity.items import MergedItem
 from horizonscan.store.repo import ArticleView
 
@@ -77,7 +77,7 @@ def render_story(story: StoryView, page_of: dict[int, str]) -> str:
         ]
         cols = (*SIGNAL_COLUMNS[:-1], "sources", SIGNAL_COLUMNS[-1])
         out += ["## Signals", "", table(cols, rows), ""]
-    for heading, kind in (("Behaviors", "behavior"), ("Technologies", "technology"), ("Issues", "issue")):
+    for heading, kind in ITEM_SECTIONS:
         items = [m for m in story.merged if m.item.kind == kind]
         if items:
             rows = [(m.item.name, m.item.description, refs(m), str(m.item.relevancy)) for m in items]

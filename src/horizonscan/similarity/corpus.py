@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -210,7 +211,7 @@ def update_stories(
         if start:
             grouper.seed(ids[:start], vectors[:start], sigs[:start], [members[i] for i in ids[:start]])
     placed = grouper.add_batch(ids[start:], vectors[start:], sigs[start:]) if start < len(ids) else []
-    new_members = {a: int(s) for a, s in zip(ids[start:], placed, strict=True)}  # type: ignore[call-overload]
+    new_members = {a: cast(int, s) for a, s in zip(ids[start:], placed, strict=True)}
     if regroup:
         store.set_story_members(new_members, replace=True)
         store.set_meta("story_threshold", f"{thr:.6f}")
