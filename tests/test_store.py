@@ -97,6 +97,10 @@ def test_analysis_reuse_key_and_atomic_ledger(tmp_path: Path) -> None:
             "avg_latency_s": 0.0,
         }
     ]
+    store.save_analysis(_analysis(doc.text_hash), art)  # saving again replaces, items included
+    con = sqlite3.connect(tmp_path / "hs.db")
+    assert con.execute("select count(*) from analyses").fetchone()[0] == 1
+    assert con.execute("select count(*) from items").fetchone()[0] == 1
     view = store.views()[0]
     assert view.analysis is not None and view.analysis.items[0].change == "c"
 

@@ -46,6 +46,7 @@ class RunSummary:
     interrupted: bool = False
     seconds: float = 0.0
     stories: int = 0
+    analysis_seconds: float = 0.0  # the batch alone, before similarity and publishing
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -81,6 +82,9 @@ class BatchOptions:
     origin: Origin | None = None
     force: bool = False
     write_pages: bool = True
+    # Write each page the moment its analysis is done (worth it when each takes a minute, as with
+    # the local model); otherwise pages are written once, at the end of the batch, from the database.
+    live_pages: bool = False
 
 
 class Batch:
@@ -116,10 +120,11 @@ class Batch:
         queue: asyncio.Queue[Input] = asyncio.Queue()
         for item in inputs:
             queue.put_nowait(item)
-        # Extraction of the next articles overlaps the LLM calls of the current ones.
+        # Twice as many workers as LLM slots: the next wave is extracted and checked while the
+        # current one waits on the provider, so a freed slot is refilled at once.
         workers = [
             asyncio.create_task(self._worker(queue, known))
-            for _ in range(min(len(inputs), self.opts.concurrency + 2) or 1)
+            for _ in range(min(len(inputs), 2 * self.opts.concurrency + 2) or 1)
         ]
         try:
             await asyncio.gather(*workers)
@@ -315,7 +320,7 @@ class Batch:
         doc: Document,
     ) -> ArticleResult:
         page = None
-        if self.opts.write_pages and status == "analyzed":
+        if self.opts.write_pages and self.opts.live_pages and status == "analyzed":
             view = ArticleView(
                 id=article_id,
                 source=source,
@@ -387,6 +392,7 @@ async def run_batch(
         concurrency=concurrency,
         origin=origin,
         force=force,
+        live_pages=analyzer.client.provider.name == "local",
     )
     from horizonscan.collect import Collector, make_fetcher
 
@@ -403,6 +409,7 @@ async def run_batch(
                     summary = await batch.run(inputs)
     finally:
         await analyzer.client.provider.aclose()
+    summary.analysis_seconds = summary.seconds
     started = time.perf_counter()
     published = publish_corpus(
         store, settings, prompt_version=analyzer.prompt_version, model=analyzer.model_spec, log=log

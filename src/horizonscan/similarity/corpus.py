@@ -16,7 +16,7 @@ import numpy as np
 
 from horizonscan.similarity.embed import Embedder, get_embedder
 from horizonscan.similarity.index import VectorIndex
-from horizonscan.similarity.neardup import is_near_duplicate, near_duplicate_key
+from horizonscan.similarity.neardup import DEFAULT_JACCARD, jaccard, near_duplicate_key
 from horizonscan.similarity.pairs import (
     ArticleSignature,
     PairScorer,
@@ -25,7 +25,7 @@ from horizonscan.similarity.pairs import (
     score_signature_pairs,
 )
 from horizonscan.similarity.stories import StoryGrouper
-from horizonscan.similarity.text import entity_tokens
+from horizonscan.similarity.text import entity_tokens, word_shingles
 from horizonscan.store.repo import Store
 from horizonscan.store.schema import SignatureRow
 
@@ -95,16 +95,27 @@ def ensure_signatures(
     return len(hashes)
 
 
-def find_near_duplicate(store: Store, text_hash: str, text: str, candidates_with: set[str]) -> str | None:
-    """The text hash of an earlier near-duplicate among `candidates_with` (e.g. analyzed texts)."""
+def find_near_duplicate(store: Store, text_hash: str, text: str, candidates_with: set[str],
+                        *, min_bands: int = 2, max_checks: int = 3) -> str | None:
+    """The text hash of an earlier near-duplicate among `candidates_with` (e.g. analyzed texts).
+
+    Candidates must share `min_bands` LSH bands (expected 16·J⁴ for Jaccard J: about 4 at the
+    0.7 duplicate threshold, 1 at 0.5), and only the best `max_checks` are verified exactly,
+    so boilerplate-heavy corpora do not turn this into a scan.
+    """
     keys = near_duplicate_key(text)
     store.add_neardup_keys(text_hash, keys)
-    found = (store.neardup_candidates(keys) & candidates_with) - {text_hash}
+    if not candidates_with:
+        return None
+    counts = store.neardup_candidates(keys)
+    found = sorted((h for h, n in counts.items() if n >= min_bands and h in candidates_with and h != text_hash),
+                   key=lambda h: (-counts[h], h))[:max_checks]
     if not found:
         return None
     texts = store.texts(found)
-    for other in sorted(found):
-        if other in texts and is_near_duplicate(text, texts[other]):
+    mine = word_shingles(text)
+    for other in found:
+        if other in texts and jaccard(mine, word_shingles(texts[other])) >= DEFAULT_JACCARD:
             return other
     return None
 

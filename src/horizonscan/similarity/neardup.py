@@ -13,13 +13,14 @@ re-crawls, small edits). Spotting those cheaply avoids paying an LLM twice.
   probability > 0.99, so a store can index band keys and look candidates up.
 * ``is_near_duplicate(a, b)`` - exact shingle Jaccard >= threshold (default 0.7).
 
-All hashes are stable across processes (blake2b, fixed seeds), so keys can be
+All hashes are stable across processes (crc32, blake2b, fixed seeds), so keys can be
 stored in a database.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import defaultdict
 from collections.abc import Hashable
 
@@ -45,14 +46,10 @@ def exact_key(text: str) -> str:
 
 
 def _shingle_hashes(shingles: frozenset[str]) -> np.ndarray:
-    return np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest(), "little") >> 1
-            for s in shingles
-        ),
-        dtype=np.uint64,
-        count=len(shingles),
-    )
+    # crc32 is stable across processes and several times faster than a cryptographic hash here;
+    # the MinHash permutations below do the mixing.
+    return np.fromiter((zlib.crc32(s.encode("utf-8")) >> 1 for s in shingles), dtype=np.uint64,
+                       count=len(shingles))
 
 
 def minhash_signature(text: str) -> np.ndarray:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, select
+from sqlalchemy import Engine, case, delete, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from horizonscan.models import Analysis, CallRecord, CheckedItem, Document, Origin
@@ -81,27 +82,39 @@ class Store:
         return out
 
     def upsert_article(self, doc: Document) -> int:
-        with self.session() as s:
-            row = s.scalar(select(ArticleRow).where(ArticleRow.source == doc.source))
-            if row is None:
-                row = ArticleRow(source=doc.source, status="new", meta={})
-                s.add(row)
-            row.url = doc.url
-            if doc.origin is not None and row.origin_label is None:  # the first origin seen is kept
-                row.origin_label, row.origin_url = doc.origin.label, doc.origin.url
-            row.title = doc.title
-            row.author = doc.author
-            row.published = doc.date
-            row.language = doc.language
-            row.content_type = doc.content_type
-            if row.text_hash != doc.text_hash:
-                row.status = "new"
-            row.text_hash = doc.text_hash
-            row.raw_hash = doc.raw_hash
-            row.text = doc.text
-            row.meta = {"flags": doc.flags}
-            s.flush()
-            return row.id
+        """Insert or refresh an article by source; a changed text makes it "new" again.
+
+        One statement (SQLite upsert): this runs once per article on the batch's hot path. The
+        first origin seen is kept, like the first-seen time.
+        """
+        now = utcnow()
+        fields = {
+            "url": doc.url, "title": doc.title, "author": doc.author, "published": doc.date,
+            "language": doc.language, "content_type": doc.content_type, "raw_hash": doc.raw_hash,
+            "text": doc.text, "meta": {"flags": doc.flags}, "updated_at": now,
+        }  # fmt: skip
+        origin = doc.origin
+        stmt = sqlite_insert(ArticleRow).values(
+            source=doc.source, text_hash=doc.text_hash, status="new", attempts=0, first_seen=now,
+            origin_label=origin.label if origin else None, origin_url=origin.url if origin else None, **fields,
+        )  # fmt: skip
+        new = stmt.excluded
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[ArticleRow.source],
+            set_={
+                **fields,
+                "text_hash": new.text_hash,
+                "status": case(
+                    (ArticleRow.text_hash.is_distinct_from(new.text_hash), "new"), else_=ArticleRow.status
+                ),
+                "origin_label": func.coalesce(ArticleRow.origin_label, new.origin_label),
+                "origin_url": case(
+                    (ArticleRow.origin_label.is_(None), new.origin_url), else_=ArticleRow.origin_url
+                ),
+            },
+        ).returning(ArticleRow.id)
+        with self.engine.begin() as conn:
+            return int(conn.execute(upsert).scalar_one())
 
     def set_status(
         self, article_id: int, status: str, error: str | None = None, *, count_attempt: bool = False
@@ -270,40 +283,52 @@ class Store:
         Committing the successful calls with their result means a crash can never leave a
         paid-for answer in the ledger without the analysis it paid for.
         """
-        with self.session() as s:
-            s.add_all(CallRow(run_id=run_id, **rec.model_dump()) for rec in calls)
-            existing = s.scalar(
-                select(AnalysisRow).where(
+        # Core statements, not ORM objects: this runs once per article on the batch's hot path.
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(AnalysisRow).where(
                     AnalysisRow.text_hash == analysis.text_hash,
                     AnalysisRow.prompt_version == analysis.prompt_version,
                     AnalysisRow.model == analysis.model,
                 )
+            )  # its items go with it (ON DELETE CASCADE)
+            result = conn.execute(
+                insert(AnalysisRow).values(
+                    text_hash=analysis.text_hash,
+                    model=analysis.model,
+                    prompt_version=analysis.prompt_version,
+                    schema_version=analysis.schema_version,
+                    title=analysis.title,
+                    summary=analysis.summary,
+                    keywords=analysis.keywords,
+                    themes=analysis.themes,
+                    category=analysis.category,
+                    type=analysis.type,
+                    language=analysis.language,
+                    chunks=analysis.chunks,
+                )
             )
-            if existing is not None:
-                s.delete(existing)
-                s.flush()
-            row = AnalysisRow(
-                text_hash=analysis.text_hash,
-                model=analysis.model,
-                prompt_version=analysis.prompt_version,
-                schema_version=analysis.schema_version,
-                title=analysis.title,
-                summary=analysis.summary,
-                keywords=analysis.keywords,
-                themes=analysis.themes,
-                category=analysis.category,
-                type=analysis.type,
-                language=analysis.language,
-                chunks=analysis.chunks,
-                items=[ItemRow(position=i, **item.model_dump()) for i, item in enumerate(analysis.items)],
-            )
-            s.add(row)
+            key = result.inserted_primary_key
+            assert key is not None
+            analysis_id = int(key[0])
+            if analysis.items:
+                conn.execute(
+                    insert(ItemRow),
+                    [
+                        {"analysis_id": analysis_id, "position": i, **item.model_dump()}
+                        for i, item in enumerate(analysis.items)
+                    ],
+                )
+            records = [{"run_id": run_id, **rec.model_dump()} for rec in calls]
+            if records:
+                conn.execute(insert(CallRow), records)
             if article_id is not None:
-                art = s.get(ArticleRow, article_id)
-                if art is not None:
-                    art.status, art.error, art.updated_at = "analyzed", None, utcnow()
-            s.flush()
-            return row.id
+                conn.execute(
+                    update(ArticleRow)
+                    .where(ArticleRow.id == article_id)
+                    .values(status="analyzed", error=None, updated_at=utcnow())
+                )
+        return analysis_id
 
     # ----- ledger ---------------------------------------------------------------------------
     def record_calls(self, recs: Iterable[CallRecord], run_id: str | None = None) -> None:
@@ -402,17 +427,24 @@ class Store:
             for row in rows:
                 s.merge(row)
 
-    def neardup_candidates(self, keys: Iterable[str]) -> set[str]:
+    def neardup_candidates(self, keys: Iterable[str]) -> dict[str, int]:
+        """Texts sharing LSH band keys with these, and how many keys each shares."""
         wanted = list(keys)
         if not wanted:
-            return set()
+            return {}
         with self.session() as s:
-            return set(s.scalars(select(NearDupKeyRow.text_hash).where(NearDupKeyRow.key.in_(wanted))))
+            rows = s.execute(
+                select(NearDupKeyRow.text_hash, func.count())
+                .where(NearDupKeyRow.key.in_(wanted))
+                .group_by(NearDupKeyRow.text_hash)
+            )
+            return {h: int(n) for h, n in rows}
 
     def add_neardup_keys(self, text_hash: str, keys: Iterable[str]) -> None:
-        with self.session() as s:
-            known = set(s.scalars(select(NearDupKeyRow.key).where(NearDupKeyRow.text_hash == text_hash)))
-            s.add_all(NearDupKeyRow(key=k, text_hash=text_hash) for k in set(keys) - known)
+        rows = [{"key": k, "text_hash": text_hash} for k in set(keys)]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(sqlite_insert(NearDupKeyRow).on_conflict_do_nothing(), rows)
 
     def story_members(self) -> dict[int, int]:
         with self.session() as s:
