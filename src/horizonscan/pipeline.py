@@ -9,6 +9,7 @@ what did not finish. Known texts (same bytes, or same text, prompt and model) co
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -394,19 +395,18 @@ async def run_batch(
         force=force,
         live_pages=analyzer.client.provider.name == "local",
     )
-    from horizonscan.collect import Collector, make_fetcher
-
     try:
-        async with make_fetcher(settings) as fetcher:
-            collector = Collector(store, settings, fetcher)
-            batch = Batch(store, analyzer, opts, collector=collector)
-            if not show_progress:
-                summary = await batch.run(inputs)
-            else:
-                with BatchProgress(len(inputs)) as progress:
-                    batch.on_result = progress.update
-                    progress.batch = batch
-                    summary = await batch.run(inputs)
+        if any(item.is_url for item in inputs):  # the network stack is loaded only when needed
+            from horizonscan.collect import Collector, make_fetcher
+
+            async with make_fetcher(settings) as fetcher:
+                summary = await _run(
+                    Batch(store, analyzer, opts, collector=Collector(store, settings, fetcher)),
+                    inputs,
+                    show_progress,
+                )
+        else:
+            summary = await _run(Batch(store, analyzer, opts), inputs, show_progress)
     finally:
         await analyzer.client.provider.aclose()
     summary.analysis_seconds = summary.seconds
@@ -421,6 +421,15 @@ async def run_batch(
     summary.stories = len(published.stories)
     summary.seconds += time.perf_counter() - started
     return summary
+
+
+async def _run(batch: Batch, inputs: list[Input], show_progress: bool) -> RunSummary:
+    if not show_progress:
+        return await batch.run(inputs)
+    with BatchProgress(len(inputs)) as progress:
+        batch.on_result = progress.update
+        progress.batch = batch
+        return await batch.run(inputs)
 
 
 @dataclass
@@ -471,7 +480,10 @@ def publish_corpus(
     if story_views:
         story_dir.mkdir(parents=True, exist_ok=True)
         for story in story_views:
-            write_if_changed(story_dir / story_file(story.id), render_story(story, page_of))
+            path = story_dir / story_file(story.id)
+            if not (path.is_file() and story.fingerprint in path.read_text(encoding="utf-8")):
+                story.merged = merge_items(story.items)
+                write_if_changed(path, render_story(story, page_of))
     if story_dir.is_dir():
         for stale in story_dir.glob("story-*.md"):
             if stale.name not in wanted:
@@ -481,8 +493,6 @@ def publish_corpus(
 
 
 def members_hash(article_ids: list[int]) -> str:
-    import hashlib
-
     return hashlib.sha256(",".join(map(str, sorted(article_ids))).encode()).hexdigest()
 
 
@@ -504,13 +514,18 @@ def build_story_views(
             or (analyzed[0].analysis.title if analyzed and analyzed[0].analysis else members_views[0].title)
             or "Story"
         )
+        parts = [*map(str, members), *(str(m.analysis.id) for m in analyzed if m.analysis)]
+        if synth is not None:
+            parts += [synth.title or "", synth.summary or ""]
+        fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
         out.append(
             StoryView(
                 id=story_id,
                 title=title,
                 members=members_views,
-                merged=merge_items(items),
+                items=items,
                 summary=synth.summary if synth else None,
+                fingerprint=f"<!-- horizonscan story {fingerprint} -->",
             )
         )
     out.sort(key=lambda s: (-len(s.members), s.title.lower()))
@@ -568,7 +583,6 @@ async def synthesize_stories(
     store: Store, settings: Settings, *, log: Callable[[str], None] | None = None
 ) -> int:
     """One LLM call per story whose members changed since its last synthesis; returns how many."""
-    import hashlib
     import json
 
     from horizonscan.analysis.promptset import load_story_prompt

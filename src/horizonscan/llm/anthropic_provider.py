@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
+if TYPE_CHECKING:
+    import anthropic
 
 from horizonscan.llm.base import ChatRequest, ChatResponse, ConfigurationError, Provider, ProviderError
 from horizonscan.llm.errors import retry_after_seconds, scrub
@@ -33,12 +34,22 @@ class AnthropicProvider(Provider):
         self.model = model
         self._secret = key
         base_url = os.environ.get("ANTHROPIC_BASE_URL") or None
-        self._client = anthropic.AsyncAnthropic(
+        # The SDK is imported on first use: a run that reuses every analysis never pays for it.
+        self._client_args: dict[str, Any] = dict(
             api_key=key, base_url=base_url, max_retries=0, timeout=timeout
         )
+        self._client_obj: Any = None
         self.mode_index = 0
         if context_tokens:
             self.context_tokens = context_tokens
+
+    @property
+    def _client(self) -> Any:
+        if self._client_obj is None:
+            import anthropic
+
+            self._client_obj = anthropic.AsyncAnthropic(**self._client_args)
+        return self._client_obj
 
     @property
     def mode(self) -> str:
@@ -65,6 +76,8 @@ class AnthropicProvider(Provider):
         return kwargs
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        import anthropic
+
         while True:
             try:
                 resp = await self._client.messages.create(**self._kwargs(request))
@@ -98,7 +111,8 @@ class AnthropicProvider(Provider):
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client_obj is not None:
+            await self._client_obj.close()
 
 
 def _status_error(exc: anthropic.APIStatusError, secret: str) -> ProviderError:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 from horizonscan.llm.base import ChatRequest, ChatResponse, ConfigurationError, Provider, ProviderError
 from horizonscan.llm.errors import retry_after_seconds, scrub
@@ -31,12 +32,22 @@ class OpenAIProvider(Provider):
         self.model = model
         self._secret = key or ""
         # Self-hosted servers usually need no key, but the SDK insists on one.
-        self._client = openai.AsyncOpenAI(
+        # The SDK is imported on first use: a run that reuses every analysis never pays for it.
+        self._client_args: dict[str, Any] = dict(
             api_key=key or "not-needed", base_url=base_url, max_retries=0, timeout=timeout
         )
+        self._client_obj: Any = None
         self.mode_index = 0
         if context_tokens:
             self.context_tokens = context_tokens
+
+    @property
+    def _client(self) -> Any:
+        if self._client_obj is None:
+            import openai
+
+            self._client_obj = openai.AsyncOpenAI(**self._client_args)
+        return self._client_obj
 
     @property
     def mode(self) -> str:
@@ -62,6 +73,8 @@ class OpenAIProvider(Provider):
         return None
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        import openai
+
         while True:
             kwargs: dict[str, Any] = {
                 "model": self.model,
@@ -106,7 +119,8 @@ class OpenAIProvider(Provider):
             )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client_obj is not None:
+            await self._client_obj.close()
 
 
 def _status_error(exc: openai.APIStatusError, secret: str) -> ProviderError:

@@ -24,13 +24,18 @@ ITEM_SECTIONS: tuple[tuple[str, ItemKind], ...] = (
 SIGNAL_COLUMNS = ("name", "description", "change", "10-year", "driving-force", "relevancy")
 ITEM_COLUMNS = ("name", "description", "relevancy")
 
+_SPACES = re.compile(r"\s+")
+# Control, format (zero-width, bidi overrides), surrogate and private-use characters.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    "\ud800-\udfff\ue000-\uf8ff]"
+)
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]|<>#])")
 
 
 def inline(text: str | None) -> str:
     """One line of safe Markdown text: whitespace folded, markup characters escaped."""
-    text = re.sub(r"\s+", " ", text or "").strip()
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = _CONTROL.sub("", _SPACES.sub(" ", text or "").strip())
     text = text.replace("&", "&amp;")
     text = _INLINE_SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;"}.get(m.group(1), "\\" + m.group(1)), text)
     return text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 from horizonscan.extract.language import language_name
 from horizonscan.publish.markdown import Neighbour, inline, render_page, slugify
 from horizonscan.store.repo import ArticleView
+
+_PAGE_ID = re.compile(r"-\d+\.md$")
 
 
 def page_name(view: ArticleView) -> str:
@@ -34,14 +38,19 @@ def write_pages(
     """Write one page per analyzed article; returns article id → page path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[int, Path] = {}
+    existing: dict[str, list[str]] = {}  # "-<id>.md" → file names, from one directory listing
+    for entry in os.scandir(out_dir):
+        m = _PAGE_ID.search(entry.name)
+        if m:
+            existing.setdefault(m.group(0), []).append(entry.name)
     for view in views:
         if view.analysis is None:
             continue
         name = page_name(view)
         path = out_dir / name
-        for stale in out_dir.glob(f"*-{view.id}.md"):
-            if stale.name != name:
-                stale.unlink()  # the title changed: the old page would be a dangling duplicate
+        for stale in existing.get(f"-{view.id}.md", []):
+            if stale != name:
+                (out_dir / stale).unlink(missing_ok=True)  # the title changed: drop the old page
         text = render_page(
             view.analysis,
             url=view.url,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from horizonscan.extract.language import language_name
+from horizonscan.models import CheckedItem
 from horizonscan.publish.markdown import ITEM_COLUMNS, ITEM_SECTIONS, SIGNAL_COLUMNS, inline, safe_url, table
 from horizonscan.similarity.items import MergedItem
 from horizonscan.store.repo import ArticleView
@@ -16,8 +17,11 @@ class StoryView:
     id: int
     title: str
     members: list[ArticleView]  # first-seen order
-    merged: list[MergedItem]
+    items: list[tuple[int, CheckedItem]]  # (article id, item) of every member
     summary: str | None = None  # from `stories --synthesize`
+    # Written into the page: an unchanged story (same members, analyses, synthesis) is not redone.
+    fingerprint: str = ""
+    merged: list[MergedItem] = field(default_factory=list)  # filled when the page is rendered
 
     @property
     def languages(self) -> list[str]:
@@ -82,6 +86,8 @@ def render_story(story: StoryView, page_of: dict[int, str]) -> str:
         if items:
             rows = [(m.item.name, m.item.description, refs(m), str(m.item.relevancy)) for m in items]
             out += [f"## {heading}", "", table((*ITEM_COLUMNS[:-1], "sources", ITEM_COLUMNS[-1]), rows), ""]
+    if story.fingerprint:
+        out += [story.fingerprint, ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -95,8 +95,15 @@ def ensure_signatures(
     return len(hashes)
 
 
-def find_near_duplicate(store: Store, text_hash: str, text: str, candidates_with: set[str],
-                        *, min_bands: int = 2, max_checks: int = 3) -> str | None:
+def find_near_duplicate(
+    store: Store,
+    text_hash: str,
+    text: str,
+    candidates_with: set[str],
+    *,
+    min_bands: int = 2,
+    max_checks: int = 3,
+) -> str | None:
     """The text hash of an earlier near-duplicate among `candidates_with` (e.g. analyzed texts).
 
     Candidates must share `min_bands` LSH bands (expected 16·J⁴ for Jaccard J: about 4 at the
@@ -108,8 +115,10 @@ def find_near_duplicate(store: Store, text_hash: str, text: str, candidates_with
     if not candidates_with:
         return None
     counts = store.neardup_candidates(keys)
-    found = sorted((h for h, n in counts.items() if n >= min_bands and h in candidates_with and h != text_hash),
-                   key=lambda h: (-counts[h], h))[:max_checks]
+    found = sorted(
+        (h for h, n in counts.items() if n >= min_bands and h in candidates_with and h != text_hash),
+        key=lambda h: (-counts[h], h),
+    )[:max_checks]
     if not found:
         return None
     texts = store.texts(found)

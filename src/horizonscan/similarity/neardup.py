@@ -48,8 +48,9 @@ def exact_key(text: str) -> str:
 def _shingle_hashes(shingles: frozenset[str]) -> np.ndarray:
     # crc32 is stable across processes and several times faster than a cryptographic hash here;
     # the MinHash permutations below do the mixing.
-    return np.fromiter((zlib.crc32(s.encode("utf-8")) >> 1 for s in shingles), dtype=np.uint64,
-                       count=len(shingles))
+    return np.fromiter(
+        (zlib.crc32(s.encode("utf-8")) >> 1 for s in shingles), dtype=np.uint64, count=len(shingles)
+    )
 
 
 def minhash_signature(text: str) -> np.ndarray:

@@ -96,7 +96,8 @@ class Store:
         origin = doc.origin
         stmt = sqlite_insert(ArticleRow).values(
             source=doc.source, text_hash=doc.text_hash, status="new", attempts=0, first_seen=now,
-            origin_label=origin.label if origin else None, origin_url=origin.url if origin else None, **fields,
+            origin_label=origin.label if origin else None, origin_url=origin.url if origin else None,
+            **fields,
         )  # fmt: skip
         new = stmt.excluded
         upsert = stmt.on_conflict_do_update(
@@ -486,50 +487,72 @@ class Store:
         prompt_version: str | None = None,
         model: str | None = None,
     ) -> list[ArticleView]:
-        """Articles with their analysis: the one for this prompt/model when given, else the newest."""
-        with self.session() as s:
-            q = select(ArticleRow).order_by(ArticleRow.id)
-            if article_ids is not None:
-                q = q.where(ArticleRow.id.in_(list(article_ids)))
-            if only_analyzed:
-                q = q.where(ArticleRow.status == "analyzed")
-            arts = list(s.scalars(q))
-            hashes = {a.text_hash for a in arts if a.text_hash}
-            best: dict[str, AnalysisRow] = {}
-            if hashes:
-                rows = s.scalars(
-                    select(AnalysisRow)
-                    .options(selectinload(AnalysisRow.items))
-                    .where(AnalysisRow.text_hash.in_(hashes))
-                    .order_by(AnalysisRow.id)
-                )
-                for r in rows:
-                    preferred = (prompt_version is None or r.prompt_version == prompt_version) and (
-                        model is None or r.model == model
+        """Articles with their analysis: the one for this prompt/model when given, else the newest.
+
+        Plain column queries (no ORM objects, no article text): publishing reads the whole
+        corpus on every run.
+        """
+        a, an, it = ArticleRow, AnalysisRow, ItemRow
+        q = select(
+            a.id, a.source, a.url, a.origin_label, a.origin_url, a.title, a.language, a.status, a.error,
+            a.text_hash,
+        ).order_by(a.id)  # fmt: skip
+        if article_ids is not None:
+            q = q.where(a.id.in_(list(article_ids)))
+        if only_analyzed:
+            q = q.where(a.status == "analyzed")
+        with self.engine.connect() as conn:
+            arts = conn.execute(q).all()
+            hashes = list({r.text_hash for r in arts if r.text_hash})
+            best: dict[str, tuple[tuple[bool, int], Any]] = {}
+            for i in range(0, len(hashes), 500):
+                for r in conn.execute(select(an).where(an.text_hash.in_(hashes[i : i + 500]))).mappings():
+                    wanted = (prompt_version is None or r["prompt_version"] == prompt_version) and (
+                        model is None or r["model"] == model
                     )
-                    cur = best.get(r.text_hash)
-                    cur_pref = (
-                        cur is not None
-                        and (prompt_version is None or cur.prompt_version == prompt_version)
-                        and (model is None or cur.model == model)
-                    )
-                    if cur is None or preferred or not cur_pref:
-                        best[r.text_hash] = r
-            return [
-                ArticleView(
-                    id=a.id,
-                    source=a.source,
-                    url=a.url,
-                    origin=Origin(label=a.origin_label, url=a.origin_url) if a.origin_label else None,
-                    title=a.title,
-                    language=a.language,
-                    status=a.status,
-                    error=a.error,
-                    text_hash=a.text_hash,
-                    analysis=_to_analysis(best[a.text_hash]) if a.text_hash in best else None,
+                    rank = (wanted, int(r["id"]))
+                    cur = best.get(r["text_hash"])
+                    if cur is None or rank > cur[0]:
+                        best[r["text_hash"]] = (rank, r)
+            chosen = [row for _, row in best.values()]
+            items: dict[int, list[CheckedItem]] = {}
+            ids = [row["id"] for row in chosen]
+            for i in range(0, len(ids), 500):
+                q_items = (
+                    select(it)
+                    .where(it.analysis_id.in_(ids[i : i + 500]))
+                    .order_by(it.analysis_id, it.position)
                 )
-                for a in arts
-            ]
+                for r in conn.execute(q_items).mappings():
+                    items.setdefault(r["analysis_id"], []).append(_item_from(r))
+        analyses = {row["text_hash"]: _analysis_from(row, items.get(row["id"], [])) for row in chosen}
+        return [
+            ArticleView(
+                id=r.id, source=r.source, url=r.url,
+                origin=Origin(label=r.origin_label, url=r.origin_url) if r.origin_label else None,
+                title=r.title, language=r.language, status=r.status, error=r.error, text_hash=r.text_hash,
+                analysis=analyses.get(r.text_hash) if r.text_hash else None,
+            )
+            for r in arts
+        ]  # fmt: skip
+
+
+def _item_from(r: Any) -> CheckedItem:
+    """Rows from our own database were validated when written: build them without re-validating."""
+    return CheckedItem.model_construct(
+        kind=r["kind"], name=r["name"], description=r["description"], relevancy=r["relevancy"],
+        evidence=r["evidence"], evidence_found=r["evidence_found"], evidence_score=r["evidence_score"],
+        change=r["change"], ten_year=r["ten_year"], driving_force=r["driving_force"],
+    )  # fmt: skip
+
+
+def _analysis_from(row: Any, items: list[CheckedItem]) -> Analysis:
+    return Analysis.model_construct(
+        id=row["id"], text_hash=row["text_hash"], model=row["model"], prompt_version=row["prompt_version"],
+        schema_version=row["schema_version"], title=row["title"], summary=row["summary"],
+        keywords=list(row["keywords"]), themes=list(row["themes"]), category=row["category"],
+        type=row["type"], language=row["language"], chunks=row["chunks"], created_at=row["created_at"], items=items,
+    )  # fmt: skip
 
 
 def _to_analysis(row: AnalysisRow) -> Analysis:
