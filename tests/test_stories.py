@@ -44,7 +44,8 @@ def test_french_and_german_seeds_form_one_story_and_unrelated_ones_do_not(
 
     # Pages: the story page, the index entry, and each seed's closest article is the other one.
     index = (tmp_path / "pages" / "index.md").read_text(encoding="utf-8")
-    assert "## Stories" in index and "2 articles: French, German" in index
+    assert "## Stories" in index
+    assert "2 articles: French, German" in index or "2 articles: German, French" in index
     story_page = next((tmp_path / "pages" / "stories").glob("story-*.md")).read_text(encoding="utf-8")
     assert "## Sources" in story_page and "## Signals" in story_page and "| sources |" in story_page
     fr_page = Path(next(r["page"] for r in run.json()["results"] if r["source"].endswith(SEED_FR.name)))

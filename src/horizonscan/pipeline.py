@@ -454,12 +454,11 @@ def publish_corpus(
     closest_map: dict[int, list[tuple[int, float]]] = {}
     story_views: list[StoryView] = []
     if settings.similarity and views:
-        update = update_stories(store, threshold=settings.story_threshold, log=log)
-        closest_map = update.corpus.closest_all(k=5)
+        closest_map, stories = _similarity(store, settings, log)
         everyone = {
             v.id: v for v in store.views(only_analyzed=False, prompt_version=prompt_version, model=model)
         }
-        story_views = build_story_views(store, update.stories, everyone)
+        story_views = build_story_views(store, stories, everyone)
         by_id = everyone
     else:
         by_id = {v.id: v for v in views}
@@ -490,6 +489,33 @@ def publish_corpus(
                 stale.unlink()
     index = write_index(out, views, sections=stories_index_lines(story_views))
     return Published(pages=pages, index=index, stories=story_views)
+
+
+def _similarity(
+    store: Store, settings: Settings, log: Callable[[str], None] | None
+) -> tuple[dict[int, list[tuple[int, float]]], dict[int, list[int]]]:
+    """Closest articles and stories; both are reused as they are while the corpus is unchanged."""
+    import json
+
+    from horizonscan.similarity.pairs import get_scorer
+
+    threshold = settings.story_threshold if settings.story_threshold is not None else get_scorer().threshold
+    corpus_key = hashlib.sha256(
+        "".join(f"{a}:{h};" for a, h, _ in store.articles_with_text()).encode() + f"{threshold:.6f}".encode()
+    ).hexdigest()
+    cached = store.meta("closest")
+    if cached is not None:
+        data = json.loads(cached)
+        members = store.story_members()
+        if data.get("key") == corpus_key and members:
+            stories: dict[int, list[int]] = {}
+            for article, story in sorted(members.items()):
+                stories.setdefault(story, []).append(article)
+            return {int(k): [(int(a), float(s)) for a, s in v] for k, v in data["closest"].items()}, stories
+    update = update_stories(store, threshold=settings.story_threshold, log=log)
+    closest = update.corpus.closest_all(k=5)
+    store.set_meta("closest", json.dumps({"key": corpus_key, "closest": closest}))
+    return closest, update.stories
 
 
 def members_hash(article_ids: list[int]) -> str:

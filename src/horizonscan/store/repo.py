@@ -551,7 +551,8 @@ def _analysis_from(row: Any, items: list[CheckedItem]) -> Analysis:
         id=row["id"], text_hash=row["text_hash"], model=row["model"], prompt_version=row["prompt_version"],
         schema_version=row["schema_version"], title=row["title"], summary=row["summary"],
         keywords=list(row["keywords"]), themes=list(row["themes"]), category=row["category"],
-        type=row["type"], language=row["language"], chunks=row["chunks"], created_at=row["created_at"], items=items,
+        type=row["type"], language=row["language"], chunks=row["chunks"], created_at=row["created_at"],
+        items=items,
     )  # fmt: skip
 
 
