@@ -220,15 +220,7 @@ class Batch:
             if row is not None and row.text and row.status != "failed":
                 # Collected or analyzed before: its text is in the database, no refetch.
                 if row.status == "analyzed" and row.text_hash in self._keys:
-                    raise _Reused(
-                        ArticleResult(
-                            source=item.source,
-                            status="reused",
-                            article_id=row.id,
-                            title=row.title,
-                            language=row.language,
-                        )
-                    )
+                    raise _Reused.of(item, row)
                 doc = self.store.document(row.id)
                 if doc is not None:
                     return doc
@@ -247,15 +239,7 @@ class Batch:
             # Same bytes, already analyzed with this prompt and model: nothing to extract or call.
             if origin is not None and row.origin_label is None:
                 self.store.set_origin(row.id, origin)
-            raise _Reused(
-                ArticleResult(
-                    source=item.source,
-                    status="reused",
-                    article_id=row.id,
-                    title=row.title,
-                    language=row.language,
-                )
-            )
+            raise _Reused.of(item, row)
         return await asyncio.to_thread(
             extract_bytes, data, source=item.source, kind=kind_of(path), origin=origin
         )
@@ -354,8 +338,18 @@ class Batch:
 
 
 class _Reused(Exception):
+    """Raised while reading an input that needs no work at all: its analysis is already stored."""
+
     def __init__(self, result: ArticleResult) -> None:
         self.result = result
+
+    @classmethod
+    def of(cls, item: Input, row: ArticleRow) -> _Reused:
+        return cls(
+            ArticleResult(
+                source=item.source, status="reused", article_id=row.id, title=row.title, language=row.language
+            )
+        )
 
 
 def make_analyzer(settings: Settings, *, log: Callable[[str], None] | None = None) -> Analyzer:

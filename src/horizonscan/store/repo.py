@@ -143,16 +143,6 @@ class Store:
                 )
             )
 
-    def unfinished_sources(self) -> list[str]:
-        with self.session() as s:
-            return list(
-                s.scalars(
-                    select(ArticleRow.source)
-                    .where(ArticleRow.status.in_(("new", "failed")))
-                    .order_by(ArticleRow.id)
-                )
-            )
-
     def document(self, article_id: int) -> Document | None:
         with self.session() as s:
             row = s.get(ArticleRow, article_id)
@@ -367,11 +357,6 @@ class Store:
             for p, m, n, ok, ti, to, c, lat in rows
         ]
 
-    def call_count(self) -> int:
-        with self.session() as s:
-            return int(s.scalar(select(func.count(CallRow.id))) or 0)
-
-    # ----- similarity and stories --------------------------------------------------------
     def articles_with_text(self) -> list[tuple[int, str, str | None]]:
         """(article id, text hash, language) of every article with text, oldest first."""
         with self.session() as s:
