@@ -61,7 +61,9 @@ def main() -> None:
             f"(target 0 calls, <= 3 s)"
         )
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "horizonscan", "--version"], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "horizonscan", "--version"], check=True, env=env, capture_output=True
+        )
         print(f"for comparison, `horizonscan --version`: {time.perf_counter() - started:.2f} s")
 
 

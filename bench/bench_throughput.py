@@ -45,8 +45,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OPENAI_API_KEY"] = "sk-bench"
     print(f"latency {args.latency:.2f} s per call")
-    print(f"{'concurrency':>11} {'articles':>8} {'seconds':>8} {'art/s':>7} {'ideal':>7} {'ratio':>6} "
-          f"{'+similarity+pages':>18}")
+    print(
+        f"{'concurrency':>11} {'articles':>8} {'seconds':>8} {'art/s':>7} {'ideal':>7} {'ratio':>6} "
+        f"{'+similarity+pages':>18}"
+    )
     with tempfile.TemporaryDirectory() as tmp, mock_server(latency=args.latency) as url:
         os.environ["OPENAI_BASE_URL"] = url
         write_articles(Path(tmp) / "warm", 2, start=8_000_000)
@@ -58,8 +60,10 @@ def main() -> None:
             elapsed, total = run_once(folder, Path(tmp) / f"work-{c}", c)
             ideal = c / args.latency
             rate = n / elapsed
-            print(f"{c:>11} {n:>8} {elapsed:>8.2f} {rate:>7.2f} {ideal:>7.2f} {rate / ideal:>6.1%} "
-                  f"{total - elapsed:>17.2f}s")
+            print(
+                f"{c:>11} {n:>8} {elapsed:>8.2f} {rate:>7.2f} {ideal:>7.2f} {rate / ideal:>6.1%} "
+                f"{total - elapsed:>17.2f}s"
+            )
     with tempfile.TemporaryDirectory() as tmp, mock_server(latency=0.0) as url:
         os.environ["OPENAI_BASE_URL"] = url
         n = 200

@@ -161,3 +161,34 @@ def test_index_groups_by_category(tmp_path: Path) -> None:
     for page in pages.values():
         assert f"]({page.name})" in index
     assert "from Weekly 3" in index
+
+
+def test_long_summaries_are_cut_at_a_sentence_and_never_exceed_150_words() -> None:
+    from horizonscan.models import MAX_SUMMARY_WORDS, AnalysisOutput
+
+    sentence = "The city tests driverless shuttles that residents book from an app at night."
+    data = {
+        "title": "T",
+        "summary": " ".join([sentence] * 15),
+        "keywords": ["k"],
+        "themes": ["t"],
+        "category": "Technology",
+        "type": "blog_post",
+        "behaviors": [],
+        "technologies": [],
+        "issues": [],
+        "signals": [
+            {
+                "name": "n",
+                "description": "d",
+                "change": "c",
+                "ten_year": "y",
+                "driving_force": "f",
+                "relevancy": 3,
+                "evidence": "e",
+            }
+        ],
+    }
+    out = AnalysisOutput.model_validate(data)
+    assert len(out.summary.split()) <= MAX_SUMMARY_WORDS and out.summary.endswith("night.")
+    assert out.category == "technology" and out.type == "blog post"

@@ -436,11 +436,13 @@ def similar(
     """Articles most likely to report the same story, in any language (no LLM)."""
     from horizonscan.extract import ExtractionError, extract_file
     from horizonscan.similarity.corpus import Corpus, ensure_signatures
+    from horizonscan.similarity.embed import get_embedder
     from horizonscan.similarity.pairs import build_signatures
 
     settings = _settings(db=db)
     store = _open_store(settings.db)
-    ensure_signatures(store)
+    embedder = get_embedder(settings.embedder)
+    ensure_signatures(store, embedder=embedder)
     corpus = Corpus.load(store)
     exclude = None
     if article.isdigit() and not Path(article).exists():
@@ -455,7 +457,7 @@ def similar(
         except ExtractionError as exc:
             store.close()
             raise _fail(f"{article}: {exc}", EXIT_USAGE) from exc
-        sig = build_signatures([doc.text], [doc.language])[0]
+        sig = build_signatures([doc.text], [doc.language], embedder=embedder)[0]
     found = corpus.neighbours(sig, k, exclude_id=exclude)
     views = {v.id: v for v in store.views(only_analyzed=False, article_ids=[a for a, _ in found])}
     store.close()

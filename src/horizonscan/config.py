@@ -40,6 +40,9 @@ class Settings(BaseModel):
     fetch_timeout: float = Field(default=20.0, gt=0)
     per_host_delay: float = Field(default=0.5, ge=0)
     similarity: bool = True  # embeddings, closest articles and stories after each batch
+    # "use" (default, offline), "st:MODEL" (sentence-transformers), "openai:MODEL" (/embeddings).
+    # The pair scorer is calibrated on "use"; others work, with less calibrated scores.
+    embedder: str = Field(default="use", pattern=r"^(use|st:.+|openai:.+)$")
     story_threshold: float | None = Field(default=None, ge=0, le=1)  # default: the calibrated 0.41
     archive: Path | None = None  # raw fetched bytes; default: "<db name>-raw/" beside the database
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)

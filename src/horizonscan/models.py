@@ -20,8 +20,8 @@ MAX_KEYWORDS = 10
 MAX_THEMES = 6
 MAX_ITEMS = 6
 MAX_SUMMARY_WORDS = 150
-# A summary a little over the limit is accepted rather than paying for a re-ask.
-SUMMARY_WORD_TOLERANCE = 30
+# A summary a little over the limit is cut at its last full sentence rather than re-asked.
+SUMMARY_MIN_KEPT_WORDS = 60
 
 
 class Category(StrEnum):
@@ -110,10 +110,19 @@ class Signal(_Rated, _Change):
 
 
 def _summary_words(v: str) -> str:
-    words = len(v.split())
-    if words > MAX_SUMMARY_WORDS + SUMMARY_WORD_TOLERANCE:
-        raise ValueError(f"summary has {words} words; at most {MAX_SUMMARY_WORDS} allowed")
-    return v
+    """At most MAX_SUMMARY_WORDS words: an over-long summary keeps its sentences that fit.
+
+    Only when that would leave too little (one endless sentence) is it refused, and re-asked.
+    """
+    words = v.split()
+    if len(words) <= MAX_SUMMARY_WORDS:
+        return v
+    head = " ".join(words[:MAX_SUMMARY_WORDS])
+    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "), head.rfind("."))
+    kept = head[: cut + 1].strip() if cut > 0 else ""
+    if len(kept.split()) < SUMMARY_MIN_KEPT_WORDS:
+        raise ValueError(f"summary has {len(words)} words; at most {MAX_SUMMARY_WORDS} allowed")
+    return kept
 
 
 Summary = Annotated[str, Field(min_length=1), AfterValidator(_summary_words)]

@@ -29,6 +29,7 @@ from horizonscan.publish.markdown import Neighbour
 from horizonscan.publish.site import page_name, write_if_changed, write_index, write_pages
 from horizonscan.publish.stories import StoryView, render_story, stories_index_lines, story_file
 from horizonscan.similarity.corpus import find_near_duplicate, update_stories
+from horizonscan.similarity.embed import get_embedder
 from horizonscan.similarity.items import merge_items
 from horizonscan.sources.inputs import Input
 from horizonscan.store.repo import ArticleView, Store
@@ -495,7 +496,8 @@ def _similarity(
 
     threshold = settings.story_threshold if settings.story_threshold is not None else get_scorer().threshold
     corpus_key = hashlib.sha256(
-        "".join(f"{a}:{h};" for a, h, _ in store.articles_with_text()).encode() + f"{threshold:.6f}".encode()
+        "".join(f"{a}:{h};" for a, h, _ in store.articles_with_text()).encode()
+        + f"{threshold:.6f}{settings.embedder}".encode()
     ).hexdigest()
     cached = store.meta("closest")
     if cached is not None:
@@ -506,7 +508,9 @@ def _similarity(
             for article, story in sorted(members.items()):
                 stories.setdefault(story, []).append(article)
             return {int(k): [(int(a), float(s)) for a, s in v] for k, v in data["closest"].items()}, stories
-    update = update_stories(store, threshold=settings.story_threshold, log=log)
+    update = update_stories(
+        store, threshold=settings.story_threshold, embedder=get_embedder(settings.embedder), log=log
+    )
     closest = update.corpus.closest_all(k=5)
     store.set_meta("closest", json.dumps({"key": corpus_key, "closest": closest}))
     return closest, update.stories
@@ -610,7 +614,9 @@ async def synthesize_stories(
     from horizonscan.models import StorySynthesis
     from horizonscan.store.schema import StoryRow
 
-    update = update_stories(store, threshold=settings.story_threshold, log=log)
+    update = update_stories(
+        store, threshold=settings.story_threshold, embedder=get_embedder(settings.embedder), log=log
+    )
     views = {v.id: v for v in store.views()}
     todo = []
     for story_id, members in update.stories.items():

@@ -73,16 +73,17 @@ def from_row(row: SignatureRow, english: str | None = None) -> ArticleSignature:
 def ensure_signatures(
     store: Store, *, embedder: Embedder | None = None, log: Callable[[str], None] | None = None
 ) -> int:
-    """Compute and store the signatures of texts that have none; returns how many were added."""
+    """Compute and store the signatures of texts that have none (or another embedder's)."""
     articles = store.articles_with_text()
-    have = set(store.signature_rows([h for _, h, _ in articles]))
+    emb = embedder or get_embedder()
+    rows = store.signature_rows([h for _, h, _ in articles])
+    have = {h for h, row in rows.items() if row.embedder == emb.name}
     langs: dict[str, str | None] = {}
     for _, h, lang in articles:
         if h not in have:
             langs.setdefault(h, lang)
     if not langs:
         return 0
-    emb = embedder or get_embedder()
     if log and len(langs) > 50:
         log(f"Embedding {len(langs)} articles for similarity and stories …")
     hashes = list(langs)
@@ -210,10 +211,15 @@ class StoryUpdate:
 
 
 def update_stories(
-    store: Store, *, threshold: float | None = None, k: int = 10, log: Callable[[str], None] | None = None
+    store: Store,
+    *,
+    threshold: float | None = None,
+    k: int = 10,
+    embedder: Embedder | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> StoryUpdate:
     """Place every article that has no story yet; regroup all when the threshold changed."""
-    ensure_signatures(store, log=log)
+    ensure_signatures(store, embedder=embedder, log=log)
     corpus = Corpus.load(store)
     scorer = get_scorer()
     thr = scorer.threshold if threshold is None else threshold
