@@ -676,7 +676,7 @@ def publish(
 
 
 @app.command()
-def config(as_json: JsonOpt = False) -> None:
+def config(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Show the effective settings and where each came from (keys are never shown)."""
     import os
 
@@ -684,7 +684,7 @@ def config(as_json: JsonOpt = False) -> None:
     from horizonscan.llm.registry import resolve_spec
 
     try:
-        settings, origin = load_settings({})
+        settings, origin = load_settings({"db": db})
     except ConfigError as exc:
         raise _fail(str(exc), EXIT_CONFIG) from exc
     data = json.loads(settings.model_dump_json())
