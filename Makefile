@@ -32,6 +32,8 @@ bench: install
 	$(BIN)/python bench/bench_throughput.py
 	$(BIN)/python bench/bench_request_size.py
 	$(BIN)/python bench/bench_rerun.py
+	$(BIN)/python bench/bench_similarity_scale.py
+	$(BIN)/python bench/calibrate_compare.py --no-write
 
 clean:
 	rm -rf $(VENV) pages horizonscan.db horizonscan.db-wal horizonscan.db-shm

@@ -112,3 +112,15 @@ def test_module_entry_point_and_help() -> None:
         "--retry-failed",
     ):
         assert flag in out.stdout
+
+
+def test_min_chars_is_a_setting(
+    openai_env: MockLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text(
+        "A short but real note about heat pumps in breweries near Ulm, with numbers: 70 percent less gas."
+    )
+    assert run_cli("analyze", str(note), *_common(tmp_path)).code == 1
+    monkeypatch.setenv("HORIZONSCAN_MIN_CHARS", "50")
+    assert run_cli("analyze", str(note), *_common(tmp_path)).code == 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from horizonscan.analysis.analyzer import Analyzer, recheck
 from horizonscan.config import Settings
-from horizonscan.extract import ExtractionError, extract_bytes, kind_of, raw_hash
+from horizonscan.extract import ExtractionError, extract_bytes, kind_of, quality_flags, raw_hash
 from horizonscan.llm.client import LLMClient, LLMFailure
 from horizonscan.llm.limits import Budget, BudgetExceeded, RateLimiter
 from horizonscan.llm.pricing import PriceTable
@@ -83,6 +83,7 @@ class BatchOptions:
     concurrency: int
     origin: Origin | None = None
     force: bool = False
+    min_chars: int = 300
     write_pages: bool = True
     # Write each page the moment its analysis is done (worth it when each takes a minute, as with
     # the local model); otherwise pages are written once, at the end of the batch, from the database.
@@ -184,8 +185,9 @@ class Batch:
         if self.opts.origin is not None and doc.origin is None:
             doc = doc.model_copy(update={"origin": self.opts.origin})
         article_id = self.store.upsert_article(doc)
-        if doc.flags and not self.opts.force:
-            reason = "; ".join(doc.flags) + " (use --force to analyze anyway)"
+        flags = quality_flags(doc.text, min_chars=self.opts.min_chars)
+        if flags and not self.opts.force:
+            reason = "; ".join(flags) + " (use --force to analyze anyway)"
             self.store.set_status(article_id, "skipped", reason)
             return ArticleResult(
                 source=item.source,
@@ -388,6 +390,7 @@ async def run_batch(
         concurrency=concurrency,
         origin=origin,
         force=force,
+        min_chars=settings.min_chars,
         live_pages=analyzer.client.provider.name == "local",
     )
     try:

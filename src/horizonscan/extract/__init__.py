@@ -68,12 +68,12 @@ def sniff_kind(data: bytes, content_type: str | None = None) -> str | None:
     return None
 
 
-def quality_flags(text: str) -> list[str]:
+def quality_flags(text: str, *, min_chars: int = MIN_ARTICLE_CHARS) -> list[str]:
     """Reasons an extracted text is probably not an article (skipped unless --force)."""
     flags = []
     stripped = text.strip()
-    if len(stripped) < MIN_ARTICLE_CHARS:
-        flags.append(f"too short ({len(stripped)} characters; an article has at least {MIN_ARTICLE_CHARS})")
+    if len(stripped) < min_chars:
+        flags.append(f"too short ({len(stripped)} characters; an article has at least {min_chars})")
     if _PAYWALL.search(stripped[:3000]) and len(stripped) < 2500:
         flags.append("looks like a paywall stub")
     if _ERROR_PAGE.match(stripped[:200]) and len(stripped) < 1500:
