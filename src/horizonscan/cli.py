@@ -33,6 +33,21 @@ DbOpt = Annotated[
     Path | None, typer.Option("--db", help="SQLite file [env HORIZONSCAN_DB; default ./horizonscan.db]")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+LlmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | auto [env HORIZONSCAN_LLM]"
+    ),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", "-j", help="Articles analyzed at once [default 8 hosted, 1 local]."),
+]
+PrivateOpt = Annotated[
+    bool,
+    typer.Option("--allow-private-network", help="Allow URLs that resolve to private/loopback addresses."),
+]
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -82,13 +97,8 @@ def analyze(
             help="Files (.txt .md .html .htm .pdf), folders, or http(s) URLs.", show_default=False
         ),
     ] = None,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            "--llm", help="openai:MODEL | anthropic:MODEL | local[:PATH.gguf] | auto [env HORIZONSCAN_LLM]"
-        ),
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    llm: LlmOpt = None,
+    out: OutOpt = None,
     origin: Annotated[
         str | None,
         typer.Option(
@@ -96,10 +106,7 @@ def analyze(
             help="Where the links came from: LABEL or LABEL=URL (shown in each page's title line).",
         ),
     ] = None,
-    concurrency: Annotated[
-        int | None,
-        typer.Option("--concurrency", "-j", help="Articles analyzed at once [default 8 hosted, 1 local]."),
-    ] = None,
+    concurrency: ConcurrencyOpt = None,
     rpm: Annotated[float | None, typer.Option("--rpm", help="Max LLM requests per minute.")] = None,
     tpm: Annotated[float | None, typer.Option("--tpm", help="Max LLM tokens per minute.")] = None,
     max_cost: Annotated[
@@ -114,12 +121,7 @@ def analyze(
     force: Annotated[
         bool, typer.Option("--force", help="Analyze inputs flagged as too short, paywall or error page.")
     ] = False,
-    allow_private_network: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-network", help="Allow URLs that resolve to private/loopback addresses."
-        ),
-    ] = False,
+    allow_private_network: PrivateOpt = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -237,19 +239,10 @@ def collect(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most N links per source.")] = None,
     analyze_: Annotated[bool, typer.Option("--analyze", help="Analyze the new articles right away.")] = False,
-    llm: Annotated[
-        str | None, typer.Option("--llm", help="Provider for --analyze (see analyze --help).")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-j", help="Articles analyzed at once.")
-    ] = None,
-    allow_private_network: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-network", help="Allow URLs that resolve to private/loopback addresses."
-        ),
-    ] = False,
+    llm: LlmOpt = None,
+    out: OutOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    allow_private_network: PrivateOpt = False,
     ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="Do not honour robots.txt.")] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -489,12 +482,12 @@ def stories(
             "--synthesize", help="One LLM call per story (2+ articles) for a merged title and summary."
         ),
     ] = False,
-    llm: Annotated[str | None, typer.Option("--llm", help="Provider for --synthesize.")] = None,
+    llm: LlmOpt = None,
     threshold: Annotated[
         float | None,
         typer.Option("--threshold", help="Same-story score threshold in [0, 1] [default: calibrated 0.41]."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    out: OutOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Also list single-article stories.")] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -662,7 +655,7 @@ def export(
 
 @app.command()
 def publish(
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages [default ./pages].")] = None,
+    out: OutOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Rewrite every page, story page and the index from the database (no LLM call)."""
