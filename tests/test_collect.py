@@ -220,3 +220,18 @@ def test_extract_jsonl(tmp_path: Path) -> None:
     assert run.code == 1
     assert set(lines[0]) == {"path", "url", "title", "author", "date", "language", "text"}
     assert lines[0]["language"] == "es" and lines[1]["error"]
+
+
+def test_analyze_a_url_archives_it_and_never_refetches(
+    site: Site, openai_env: MockLLMServer, tmp_path: Path
+) -> None:
+    url = f"{site.base}/articles/a7?utm_source=mail&fbclid=x"
+    args = ["--llm", "openai:gpt-4o-mini", *_args(tmp_path)]
+    run = run_cli("analyze", url, *args)
+    assert run.code == 0, run.stdout
+    result = run.json()["results"][0]
+    assert result["source"] == f"{site.base}/articles/a7" and result["status"] == "analyzed"
+    assert len(list((tmp_path / "hs-raw").rglob("*"))) >= 2  # one shard folder and one compressed object
+    again = run_cli("analyze", url, *args)
+    assert again.json()["results"][0]["status"] == "reused"
+    assert site.hits["/articles/a7"] == 1 and len(openai_env.requests) == 1
