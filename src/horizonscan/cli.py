@@ -493,7 +493,7 @@ def stories(
     as_json: JsonOpt = False,
 ) -> None:
     """Group articles that report the same event, across languages and sources, and list the stories."""
-    from horizonscan.pipeline import publish_corpus, synthesize_stories
+    from horizonscan.publishing import publish_corpus, synthesize_stories
 
     settings = _settings(db=db, out=out, llm=llm, story_threshold=threshold)
     store = _open_store(settings.db)
@@ -511,7 +511,7 @@ def stories(
     published = publish_corpus(store, settings, log=lambda m: err.print(m, highlight=False))
     listed = published.stories
     if all_:
-        from horizonscan.pipeline import build_story_views
+        from horizonscan.publishing import build_story_views
 
         everyone = {v.id: v for v in store.views(only_analyzed=False)}
         listed = build_story_views(
@@ -659,7 +659,7 @@ def publish(
     db: DbOpt = None,
 ) -> None:
     """Rewrite every page, story page and the index from the database (no LLM call)."""
-    from horizonscan.pipeline import publish_corpus
+    from horizonscan.publishing import publish_corpus
 
     settings = _settings(db=db, out=out)
     store = _open_store(settings.db)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from horizonscan.analysis.evidence import candidate_quotes, check, normalise
 from horizonscan.analysis.promptset import PromptSet, load_prompts
 from horizonscan.analysis.schema import analysis_schema, constrained_schema
+from horizonscan.config import Settings
 from horizonscan.extract.language import detect_language, language_name
 from horizonscan.llm.base import ChatRequest, Message
 from horizonscan.llm.client import LLMClient
+from horizonscan.llm.limits import Budget, RateLimiter
+from horizonscan.llm.pricing import PriceTable
+from horizonscan.llm.registry import make_provider
 from horizonscan.models import (
     KIND_FIELDS,
     Analysis,
@@ -224,6 +229,24 @@ def recheck(analysis: Analysis, doc: Document) -> Analysis:
             "created_at": None,
         }
     )
+
+
+def make_analyzer(settings: Settings, *, log: Callable[[str], None] | None = None) -> Analyzer:
+    """Wire provider, limits, prices and prompts from the effective settings."""
+    provider = make_provider(
+        settings.llm, timeout=settings.timeout, context_tokens=settings.context_tokens, progress=log
+    )
+    client = LLMClient(
+        provider,
+        prices=PriceTable(settings.prices),
+        budget=Budget(settings.max_cost, settings.max_tokens),
+        limiter=RateLimiter(settings.rpm, settings.tpm),
+        max_retries=settings.max_retries,
+        max_repairs=settings.max_repairs,
+        backoff_base=settings.backoff_base,
+        backoff_max=settings.backoff_max,
+    )
+    return Analyzer(client)
 
 
 def _defang(text: str, boundary: str) -> str:
