@@ -157,6 +157,7 @@ def analyze(
         if not items:
             err.print("Nothing to retry: no failed articles.")
             raise typer.Exit(EXIT_OK)
+    progress = not as_json and sys.stdout.isatty() and sys.stderr.isatty()
     try:
         summary = asyncio.run(
             run_batch(
@@ -165,8 +166,9 @@ def analyze(
                 items,
                 origin=origin_obj,
                 force=force,
-                show_progress=not as_json and sys.stdout.isatty() and sys.stderr.isatty(),
+                show_progress=progress,
                 log=lambda m: err.print(m, highlight=False),
+                on_result=None if progress or as_json else _line_per_article(len(items)),
             )
         )
     except ConfigurationError as exc:
@@ -590,6 +592,20 @@ def compare(
         sys.stdout.write(scored + "\n")
     if bad:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _line_per_article(total: int) -> Any:
+    """Without a progress bar (logs, CI), one line per finished article tells how the batch goes."""
+    done = [0]
+
+    def echo(result: Any) -> None:
+        done[0] += 1
+        what = result.title or ""
+        err.print(
+            f"[{done[0]}/{total}] {result.status:<11} {result.source}  {what}", highlight=False, markup=False
+        )
+
+    return echo
 
 
 @app.command()

@@ -359,7 +359,9 @@ async def run_batch(
     force: bool = False,
     show_progress: bool = False,
     log: Callable[[str], None] | None = None,
+    on_result: ProgressHook | None = None,
 ) -> RunSummary:
+    """`on_result` hears of each finished input (when no progress bar is shown)."""
     analyzer = make_analyzer(settings, log=log)
     concurrency = settings.concurrency or analyzer.client.provider.default_concurrency
     opts = BatchOptions(
@@ -375,13 +377,12 @@ async def run_batch(
             from horizonscan.collect import Collector, make_fetcher
 
             async with make_fetcher(settings) as fetcher:
-                summary = await _run(
-                    Batch(store, analyzer, opts, collector=Collector(store, settings, fetcher)),
-                    inputs,
-                    show_progress,
+                batch = Batch(
+                    store, analyzer, opts, on_result=on_result, collector=Collector(store, settings, fetcher)
                 )
+                summary = await _run(batch, inputs, show_progress)
         else:
-            summary = await _run(Batch(store, analyzer, opts), inputs, show_progress)
+            summary = await _run(Batch(store, analyzer, opts, on_result=on_result), inputs, show_progress)
     finally:
         await analyzer.client.provider.aclose()
     summary.analysis_seconds = summary.seconds
