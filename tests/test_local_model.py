@@ -57,3 +57,24 @@ def test_local_model_writes_an_english_analysis_of_a_french_article(tmp_path: Pa
         "analyze", str(article), "--llm", "local", "--db", db, "--out", str(tmp_path / "pages"), "--json"
     )
     assert again.json()["summary"]["llm_calls"] == 0
+
+
+def test_hostile_article_text_cannot_break_the_local_grammar() -> None:
+    """Quotes, backslashes, emoji and control characters in evidence candidates once crashed llama.cpp."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from horizonscan.analysis.evidence import candidate_quotes, check
+    from horizonscan.analysis.schema import constrained_schema
+
+    text = (
+        'He said "People used to throw a toaster away", then C:\\\\temp\\\\x \\\\" broke it. '
+        "Emoji 😀 and a bell \x07 and a tab\there are in this sentence too. "
+        "A third one with «guillemets», “curly quotes” and a lone \\ backslash ends here."
+    )
+    quotes = candidate_quotes(text)
+    assert len(quotes) >= 3
+    assert all('"' not in q and "\\" not in q and "😀" not in q and "\x07" not in q for q in quotes)
+    assert all(check(q, text)[0] for q in quotes)  # still count as found in the article
+    grammar = json_schema_to_gbnf(json.dumps(constrained_schema(quotes)))
+    evidence_rule = next(line for line in grammar.splitlines() if "People used to throw" in line)
+    assert '\\\\"' not in evidence_rule  # the sequence that ended a literal early

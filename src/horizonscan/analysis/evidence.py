@@ -65,17 +65,25 @@ def check(quote: str, text: str, *, normalised_text: str | None = None) -> tuple
     return score >= FOUND_THRESHOLD, round(score, 3)
 
 
+# Characters a llama.cpp grammar literal cannot carry safely: its JSON-schema converter does not
+# escape backslashes, so a quote or backslash in an enum value corrupts the grammar (and the
+# native parser then crashes the process); astral characters become invalid surrogate escapes.
+# Article text is untrusted, so candidates are cleaned of them; the evidence check ignores
+# quote marks anyway, so a cleaned sentence still counts as found.
+_GRAMMAR_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]|[^\x00-\uffff]')
+
+
 def candidate_quotes(text: str, *, max_quotes: int = 60, max_words: int = 25) -> list[str]:
     """Verbatim snippets of the article a constrained model may pick as evidence.
 
-    Sentences (cut to `max_words` words, still verbatim) of a useful length, in article order,
-    sampled evenly when the article has more than `max_quotes` of them.
+    Sentences (cut to `max_words` words) of a useful length, in article order, sampled evenly
+    when the article has more than `max_quotes` of them; grammar-unsafe characters removed.
     """
     sentences = re.split(r"(?<=[.!?…»”\"])\s+|\n+", text)
     quotes: list[str] = []
     seen: set[str] = set()
     for raw in sentences:
-        s = raw.strip()
+        s = re.sub(r"\s+", " ", _GRAMMAR_UNSAFE.sub(" ", raw.replace('"', ""))).strip()
         words = s.split()
         if len(words) < 5:
             continue
