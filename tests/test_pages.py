@@ -192,3 +192,39 @@ def test_long_summaries_are_cut_at_a_sentence_and_never_exceed_150_words() -> No
     out = AnalysisOutput.model_validate(data)
     assert len(out.summary.split()) <= MAX_SUMMARY_WORDS and out.summary.endswith("night.")
     assert out.category == "technology" and out.type == "blog post"
+
+
+def test_repeated_items_are_dropped_and_a_cut_summary_ends_on_a_full_sentence() -> None:
+    from horizonscan.models import AnalysisOutput
+
+    sig = {
+        "description": "Microforests replace parking lots.",
+        "change": "c",
+        "ten_year": "y",
+        "driving_force": "f",
+        "relevancy": 4,
+        "evidence": "e",
+    }
+    data = {
+        "title": "T",
+        "keywords": ["k"],
+        "themes": ["t"],
+        "category": "environment",
+        "type": "news",
+        "summary": (
+            "Twelve Italian cities plant dense microforests on former car parks to cool streets. "
+            "Volunteers, schools and pensioners look after the young trees for three years. "
+            "The goal is to reduce the so-called"
+        ),
+        "signals": [
+            {**sig, "name": "new technology"},
+            {**sig, "name": "new policy"},
+            {**sig, "name": "Cooler streets", "description": "Street temperatures drop."},
+        ],
+        "behaviors": [],
+        "technologies": [],
+        "issues": [],
+    }
+    out = AnalysisOutput.model_validate(data)
+    assert [s.name for s in out.signals] == ["new technology", "Cooler streets"]
+    assert out.summary.endswith("three years.")

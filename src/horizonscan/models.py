@@ -116,7 +116,12 @@ def _summary_words(v: str) -> str:
     """
     words = v.split()
     if len(words) <= MAX_SUMMARY_WORDS:
-        return v
+        if v.rstrip()[-1:] in ".!?\"'”»)":
+            return v
+        # Cut off mid-sentence (an output limit): keep the complete sentences, if enough remain.
+        cut = max(v.rfind(". "), v.rfind("! "), v.rfind("? "))
+        kept = v[: cut + 1].strip() if cut > 0 else ""
+        return kept if len(kept.split()) >= SUMMARY_MIN_KEPT_WORDS // 2 else v
     head = " ".join(words[:MAX_SUMMARY_WORDS])
     cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "), head.rfind("."))
     kept = head[: cut + 1].strip() if cut > 0 else ""
@@ -173,7 +178,20 @@ class AnalysisOutput(_Out):
     @field_validator("signals", "behaviors", "technologies", "issues", mode="before")
     @classmethod
     def _items(cls, v: Any) -> Any:
-        return v[:MAX_ITEMS] if isinstance(v, list) else v
+        """At most MAX_ITEMS, and an item that repeats an earlier one's description is dropped."""
+        if not isinstance(v, list):
+            return v
+        kept: list[Any] = []
+        seen: set[str] = set()
+        for item in v:
+            desc = item.get("description") if isinstance(item, dict) else None
+            key = _clean(desc).lower() if isinstance(desc, str) else None
+            if key and key in seen:
+                continue
+            if key:
+                seen.add(key)
+            kept.append(item)
+        return kept[:MAX_ITEMS]
 
     @field_validator("category", mode="before")
     @classmethod

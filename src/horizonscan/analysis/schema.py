@@ -75,7 +75,8 @@ def constrained_schema(evidence_choices: list[str]) -> dict[str, Any]:
     schema = analysis_schema(inline=True)
     props = schema["properties"]
     props["title"].update(minLength=10, maxLength=140)
-    props["summary"].update(minLength=200, maxLength=MAX_SUMMARY_WORDS * 6)
+    # Room to finish the last sentence; the model keeps to 150 words, and longer is trimmed.
+    props["summary"].update(minLength=200, maxLength=MAX_SUMMARY_WORDS * 10)
     relevancy = {"type": "integer", "minimum": 0, "maximum": 5}
     props["keywords"].update(minItems=3, maxItems=8)
     props["keywords"]["items"].update(minLength=2, maxLength=40)
