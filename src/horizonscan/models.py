@@ -121,7 +121,7 @@ def _summary_words(v: str) -> str:
         # Cut off mid-sentence (an output limit): keep the complete sentences, if enough remain.
         cut = max(v.rfind(". "), v.rfind("! "), v.rfind("? "))
         kept = v[: cut + 1].strip() if cut > 0 else ""
-        return kept if len(kept.split()) >= SUMMARY_MIN_KEPT_WORDS // 2 else v
+        return kept if len(kept.split()) >= 15 else v
     head = " ".join(words[:MAX_SUMMARY_WORDS])
     cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "), head.rfind("."))
     kept = head[: cut + 1].strip() if cut > 0 else ""
