@@ -75,8 +75,9 @@ def constrained_schema(evidence_choices: list[str]) -> dict[str, Any]:
     schema = analysis_schema(inline=True)
     props = schema["properties"]
     props["title"].update(minLength=10, maxLength=140)
-    # Room to finish the last sentence; the model keeps to 150 words, and longer is trimmed.
-    props["summary"].update(minLength=200, maxLength=MAX_SUMMARY_WORDS * 10)
+    # A summary cut by this bound is trimmed to its complete sentences afterwards. Keep the bound
+    # modest: llama.cpp expands {m,n} repetitions into rules, and very large bounds crash it.
+    props["summary"].update(minLength=200, maxLength=MAX_SUMMARY_WORDS * 6)
     relevancy = {"type": "integer", "minimum": 0, "maximum": 5}
     props["keywords"].update(minItems=3, maxItems=8)
     props["keywords"]["items"].update(minLength=2, maxLength=40)
