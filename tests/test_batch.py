@@ -13,20 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.articles import article_text, write_articles
-from tests.support.cli import run_cli
+from tests.support.cli import batch_args, run_cli
 from tests.support.mock_llm import MockLLMServer
 
 
 def _args(tmp_path: Path) -> list[str]:
-    return [
-        "--llm",
-        "openai:gpt-4o-mini",
-        "--db",
-        str(tmp_path / "hs.db"),
-        "--out",
-        str(tmp_path / "pages"),
-        "--json",
-    ]
+    return batch_args(tmp_path)
 
 
 def _db(tmp_path: Path) -> sqlite3.Connection:

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import EXAMPLES, SEED_FR, needs_seeds
-from tests.support.cli import run_cli
+from tests.support.cli import batch_args, run_cli
 from tests.support.mock_llm import MockLLMServer
 
 FR = EXAMPLES / "lyon-navettes-autonomes.fr.txt"
@@ -117,17 +117,7 @@ def test_gives_up_after_two_reasks_and_says_why(openai_env: MockLLMServer, tmp_p
     result = run.json()["results"][0]
     assert result["status"] == "failed" and "no valid answer after 3 tries" in result["error"]
     # --retry-failed redoes exactly that article, and then it is done.
-    again = run_cli(
-        "analyze",
-        "--retry-failed",
-        "--llm",
-        "openai:gpt-4o-mini",
-        "--db",
-        str(tmp_path / "hs.db"),
-        "--out",
-        str(tmp_path / "pages"),
-        "--json",
-    )
+    again = run_cli("analyze", "--retry-failed", *batch_args(tmp_path))
     assert again.code == 0 and again.json()["summary"]["analyzed"] == 1
 
 
