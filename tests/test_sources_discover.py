@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from horizonscan.sources.discover import DiscoveryResult, detect_source_kind, discover
-from tests.test_sources_support import FIXTURES, Server, make_fetcher, serve
+from tests.support.web_sites import FIXTURES, Server, make_fetcher, serve
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -19,7 +19,7 @@ from horizonscan.sources.fetch import (
     address_problem,
     sniff_kind,
 )
-from tests.test_sources_support import TINY_PDF, Server, make_fetcher, serve
+from tests.support.web_sites import TINY_PDF, Server, make_fetcher, serve
 
 pytestmark = pytest.mark.timeout(30)
 

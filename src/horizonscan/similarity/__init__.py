@@ -7,7 +7,7 @@ Pure numpy at run time; the pair model's fitted weights ship in
 
 from .embed import Embedder, embed_articles, get_embedder
 from .index import VectorIndex
-from .neardup import NearDuplicateIndex, exact_key, is_near_duplicate, minhash_signature, near_duplicate_key
+from .neardup import exact_key, minhash_signature, near_duplicate_key
 from .pairs import (
     ArticleSignature,
     PairScorer,
@@ -19,12 +19,11 @@ from .pairs import (
     score_pairs,
     score_signature_pairs,
 )
-from .stories import StoryGrouper, group
+from .stories import StoryGrouper
 
 __all__ = [
     "ArticleSignature",
     "Embedder",
-    "NearDuplicateIndex",
     "PairScorer",
     "StoryGrouper",
     "VectorIndex",
@@ -34,8 +33,6 @@ __all__ = [
     "exact_key",
     "get_embedder",
     "get_scorer",
-    "group",
-    "is_near_duplicate",
     "minhash_signature",
     "near_duplicate_key",
     "pair_features",

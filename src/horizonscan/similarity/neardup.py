@@ -11,7 +11,6 @@ re-crawls, small edits). Spotting those cheaply avoids paying an LLM twice.
 * ``near_duplicate_key(text)`` / ``lsh_keys(signature)`` - 16 LSH band keys
   (4 rows each): two texts with Jaccard >= ~0.7 share at least one band key with
   probability > 0.99, so a store can index band keys and look candidates up.
-* ``is_near_duplicate(a, b)`` - exact shingle Jaccard >= threshold (default 0.7).
 
 All hashes are stable across processes (crc32, blake2b, fixed seeds), so keys can be
 stored in a database.
@@ -21,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections import defaultdict
-from collections.abc import Hashable
 
 import numpy as np
 
@@ -89,43 +86,3 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def is_near_duplicate(a: str, b: str, threshold: float = DEFAULT_JACCARD) -> bool:
-    """True when the texts are identical after normalisation or their shingle Jaccard >= threshold."""
-    if exact_key(a) == exact_key(b):
-        return True
-    return jaccard(word_shingles(a), word_shingles(b)) >= threshold
-
-
-class NearDuplicateIndex:
-    """In-memory exact + LSH index: ``add`` texts, ``find`` earlier near-duplicates."""
-
-    def __init__(self, threshold: float = DEFAULT_JACCARD) -> None:
-        self.threshold = threshold
-        self._exact: dict[str, Hashable] = {}
-        self._bands: dict[str, list[Hashable]] = defaultdict(list)
-        self._sigs: dict[Hashable, np.ndarray] = {}
-
-    def find(self, text: str) -> list[tuple[Hashable, float]]:
-        """Earlier ids that are near-duplicates of ``text`` with estimated Jaccard, best first."""
-        key = exact_key(text)
-        if key in self._exact:
-            return [(self._exact[key], 1.0)]
-        sig = minhash_signature(text)
-        seen: set[Hashable] = set()
-        out = []
-        for band in lsh_keys(sig):
-            for other in self._bands.get(band, ()):
-                if other not in seen:
-                    seen.add(other)
-                    sim = signature_similarity(sig, self._sigs[other])
-                    if sim >= self.threshold:
-                        out.append((other, sim))
-        return sorted(out, key=lambda t: -t[1])
-
-    def add(self, item_id: Hashable, text: str) -> None:
-        """Index a text under ``item_id``."""
-        self._exact.setdefault(exact_key(text), item_id)
-        sig = minhash_signature(text)
-        self._sigs[item_id] = sig
-        for band in lsh_keys(sig):
-            self._bands[band].append(item_id)

@@ -152,18 +152,3 @@ class StoryGrouper:
             for (row, c), value in zip(where, full, strict=True):
                 scores[row, c] = value
         return scores
-
-
-def group(
-    ids: Sequence[Hashable],
-    vectors: np.ndarray,
-    signatures: Sequence[ArticleSignature | None] | None = None,
-    threshold: float | None = None,
-    *,
-    k: int = 10,
-    scorer: PairScorer | None = None,
-) -> list[Hashable]:
-    """Batch grouping from scratch: story id per article (id of the story's first article)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    grouper = StoryGrouper(threshold, k=k, dim=vectors.shape[1], scorer=scorer)
-    return grouper.add_batch(ids, vectors, signatures)

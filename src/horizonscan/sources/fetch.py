@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import ipaddress
-import random
 import socket
 import time
 import zlib
@@ -31,6 +29,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
+
+from horizonscan.retry import RetryPolicy, parse_retry_after
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -355,21 +355,6 @@ def _fmt_size(n: int) -> str:
     return f"{n / MB:g} MB" if n >= MB else f"{n / 1024:g} KB"
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 # --------------------------------------------------------------------------- the fetcher
 
 
@@ -428,6 +413,7 @@ class Fetcher:
         self.retries = retries
         self.backoff_base = backoff_base
         self.max_retry_after = max_retry_after
+        self._retry = RetryPolicy(base=backoff_base, cap=max_retry_after)
         self.max_crawl_delay = max_crawl_delay
         self.allow_private_network = allow_private_network
         self.resolver: Resolver = resolver or system_resolver
@@ -682,12 +668,8 @@ class Fetcher:
                     ) from None
                 if attempt >= retries:
                     raise FetchError(exc.reason, url=target.url, status=exc.status) from None
-                backoff = self.backoff_base * (2**attempt)
-                wait = (
-                    exc.retry_after if exc.retry_after is not None else backoff + random.uniform(0, backoff)
-                )
                 attempt += 1
-                await asyncio.sleep(wait)
+                await asyncio.sleep(self._retry.delay(attempt, exc.retry_after))
 
     async def _request(
         self, target: _Target, headers: dict[str, str], accept: frozenset[Kind], max_bytes: int
@@ -764,13 +746,13 @@ class Fetcher:
                 raise _Transient(
                     "HTTP 429 (rate limited)",
                     status=429,
-                    retry_after=_retry_after(response.headers.get("retry-after")),
+                    retry_after=parse_retry_after(response.headers),
                 )
             if status >= 500:
                 raise _Transient(
                     f"HTTP {status}",
                     status=status,
-                    retry_after=_retry_after(response.headers.get("retry-after")) if status == 503 else None,
+                    retry_after=parse_retry_after(response.headers) if status == 503 else None,
                 )
             if not 200 <= status < 300:
                 raise FetchError(f"HTTP {status}", status=status)

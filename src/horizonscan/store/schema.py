@@ -50,6 +50,9 @@ class ArticleRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A run (or worker) that is analyzing the article holds it until `lease_until`.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
 
 
 class AnalysisRow(Base):
@@ -69,6 +72,7 @@ class AnalysisRow(Base):
     type: Mapped[str] = mapped_column(String(32))
     language: Mapped[str | None] = mapped_column(String(8))
     chunks: Mapped[int] = mapped_column(Integer, default=1)
+    reused_from: Mapped[int | None] = mapped_column(Integer)  # article whose analysis was copied
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     items: Mapped[list[ItemRow]] = relationship(
         back_populates="analysis", cascade="all, delete-orphan", order_by="ItemRow.position"
@@ -91,6 +95,11 @@ class ItemRow(Base):
     evidence: Mapped[str] = mapped_column(Text, default="")
     evidence_found: Mapped[bool] = mapped_column(Boolean, default=False)
     evidence_score: Mapped[float] = mapped_column(Float, default=0.0)
+    dimension: Mapped[str | None] = mapped_column(String(16))  # STEEP+V
+    horizon: Mapped[str | None] = mapped_column(String(4))  # H1, H2, H3 (signals)
+    evidence_mode: Mapped[str] = mapped_column(String(16), default="quote")  # quote | picked
+    evidence_note: Mapped[str | None] = mapped_column(Text)  # why the evidence was not found
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)  # kept, but marked
     analysis: Mapped[AnalysisRow] = relationship(back_populates="items")
 
 
@@ -113,6 +122,9 @@ class CallRow(Base):
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     request_chars: Mapped[int] = mapped_column(Integer, default=0)
+    # The opt-in audit log (`audit = true`): the request as sent and the raw answer, keys scrubbed.
+    prompt: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
 
 
 class SourceRow(Base):
@@ -182,6 +194,25 @@ class StoryRow(Base):
     model: Mapped[str | None] = mapped_column(String)
     prompt_version: Mapped[str | None] = mapped_column(String)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AnalysisPartRow(Base):
+    """The answer for one part of a long article, saved as it arrives: a failed or killed
+    merge never pays for its parts again."""
+
+    __tablename__ = "analysis_parts"
+    __table_args__ = (
+        UniqueConstraint("text_hash", "prompt_version", "model", "part_hash", name="uq_analysis_part"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+    prompt_version: Mapped[str] = mapped_column(String)
+    model: Mapped[str] = mapped_column(String)
+    part_hash: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    output: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class MetaRow(Base):

@@ -21,7 +21,7 @@ from typing import Any
 
 from horizonscan.sources.fetch import Fetcher, address_problem
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sources"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sources"
 HOST = "news.example.com"
 
 TINY_PDF = (
