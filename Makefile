@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # llama.cpp built for the generic CPU: the native build crashes on some CPUs at the first token.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo serve test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,19 @@ demo: install
 	$(BIN)/horizonscan analyze examples/ --origin "Example watch=https://example.org/watch/1"
 	@echo "Pages: ./pages/index.md"
 
-test: install
+# The web app on the example corpus: analyzed first (`make demo`) when ./horizonscan.db is missing.
+serve: install
+	@test -f horizonscan.db || $(MAKE) demo
+	$(BIN)/horizonscan trends > /dev/null
+	$(BIN)/horizonscan serve
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download needs the network);
+# without root or apt they are skipped outside CI.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "warning: could not install chromium; the browser tests will be skipped"
+
+test: install browser
 	$(BIN)/python -m pytest
 
 lint: install

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,39 @@ SEED_PAGE = SEEDS / "003_a6eb81c733be9278.txt"
 EXAMPLES = REPO / "examples"
 
 needs_seeds = pytest.mark.skipif(not SEED_FR.is_file(), reason="../shared/seeds is not beside the checkout")
+
+
+# What `make demo` leaves in the checkout, which `make test` must never touch.
+USER_OUTPUTS = ("horizonscan.db", "horizonscan.db-wal", "horizonscan.db-shm", "horizonscan-raw", "pages")
+
+
+def _user_outputs_state() -> dict[str, str]:
+    state: dict[str, str] = {}
+    for name in USER_OUTPUTS:
+        top = REPO / name
+        for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
+            if path.is_file():
+                state[str(path.relative_to(REPO))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            elif path.is_dir():
+                state[str(path.relative_to(REPO))] = "folder"
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _never_in_the_users_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test runs in a scratch folder, so a command run without --db/--out writes there; and
+    the session fails if the checkout's own pages, database or archive changed anyway."""
+    before = _user_outputs_state()
+    cwd = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+    after = _user_outputs_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        pytest.fail(f"tests changed the user's own files in {REPO}: {', '.join(changed[:10])}")
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,7 @@ def test_fault_injection_200_articles_each_analyzed_exactly_once(
     openai_env.timeout_sleep = 1.5
     openai_env.seed = 7
     monkeypatch.setenv("HORIZONSCAN_TIMEOUT", "0.5")
+    monkeypatch.setenv("HORIZONSCAN_BACKOFF_MAX", "0.05")  # the mock's Retry-After is a real 1 s
     write_articles(tmp_path / "in", 200)
     run = run_cli("analyze", str(tmp_path / "in"), "--concurrency", "16", *_args(tmp_path))
     summary = run.json()["summary"]

@@ -51,8 +51,15 @@ def test_local_model_writes_an_english_analysis_of_a_french_article(tmp_path: Pa
     kinds = {i["kind"] for i in data["items"]}
     assert kinds == {"signal", "behavior", "technology", "issue"}
     assert all(i["evidence_found"] for i in data["items"])  # quotes are the article's own sentences
+    # Sentences the model picked from a list, said as such; each item its own; no name twice.
+    assert {i["evidence_status"] for i in data["items"]} == {"picked"}
+    assert len({i["evidence"] for i in data["items"]}) == len(data["items"])
+    assert len({i["name"].lower() for i in data["items"]}) == len(data["items"])
+    assert sum(1 for i in data["items"] if i["kind"] == "signal") >= 2
+    assert all(i["dimension"] for i in data["items"])
     page = Path(result["page"]).read_text(encoding="utf-8")
     assert page.startswith("# __") and "## Signals" in page and "* Language: French (fr)" in page
+    assert "sentence chosen from the article" in page
     again = run_cli(
         "analyze", str(article), "--llm", "local", "--db", db, "--out", str(tmp_path / "pages"), "--json"
     )

@@ -90,9 +90,11 @@ def test_layout_matches_the_seed_page() -> None:
         ("Technologies", ITEM_COLUMNS),
         ("Issues", ITEM_COLUMNS),
     ):
-        assert tuple(_table_after(seed, heading)[0]) == columns
+        seed_columns = _table_after(seed, heading)[0]
         table = _table_after(page, heading)
         assert tuple(table[0]) == columns
+        # The seed's columns, in the seed's order, relevancy last; ours add STEEP+V, horizon, evidence.
+        assert [c for c in columns if c in seed_columns] == seed_columns and columns[-1] == "relevancy"
         assert table[1][-1].endswith(":") and table[1][0].startswith(":")  # alignment like the seed
     assert "* Category: technology" in page and "* Type: news" in page and "* Language: French (fr)" in page
 
@@ -228,3 +230,92 @@ def test_repeated_items_are_dropped_and_a_cut_summary_ends_on_a_full_sentence() 
     out = AnalysisOutput.model_validate(data)
     assert [s.name for s in out.signals] == ["new technology", "Cooler streets"]
     assert out.summary.endswith("three years.")
+
+
+def _item(kind: str, name: str, **over: object) -> CheckedItem:
+    data: dict[str, object] = dict(
+        kind=kind, name=name, description=f"{name} described", relevancy=3, evidence=f"quote of {name}",
+        evidence_found=True, evidence_score=1.0, dimension="economic",
+    )  # fmt: skip
+    if kind == "signal":
+        data.update(change="from a to b", ten_year="later", driving_force="force", horizon="H2")
+    data.update(over)
+    return CheckedItem.model_validate(data)
+
+
+def test_tables_show_dimension_horizon_and_mark_unfound_evidence() -> None:
+    items = [
+        _item("signal", "Good signal"),
+        _item(
+            "signal", "Bad signal", evidence_found=False, evidence_note="a number differs: 12 in the article",
+            problems=["evidence not found in the article: a number differs"], horizon="H3",
+        ),
+        _item("behavior", "Good behavior", dimension="social"),
+        _item("issue", "Bad issue", evidence_found=False, evidence_note="not in the article"),
+    ]  # fmt: skip
+    page = render_page(_analysis(items=items))
+    signals = {
+        row[0]: dict(zip(SIGNAL_COLUMNS, row, strict=True)) for row in _table_after(page, "Signals")[2:]
+    }
+    assert signals["Good signal"]["dimension"] == "economic" and signals["Good signal"]["horizon"] == "H2"
+    assert signals["Good signal"]["evidence"] == "✓"
+    assert signals["Bad signal"]["evidence"].startswith("⚠") and signals["Bad signal"]["horizon"] == "H3"
+    behaviors = {
+        row[0]: dict(zip(ITEM_COLUMNS, row, strict=True)) for row in _table_after(page, "Behaviors")[2:]
+    }
+    assert (
+        behaviors["Good behavior"]["dimension"] == "social" and behaviors["Good behavior"]["evidence"] == "✓"
+    )
+    issues = _table_after(page, "Issues")[2:]
+    assert dict(zip(ITEM_COLUMNS, issues[0], strict=True))["evidence"].startswith("⚠")
+    evidence = page.split("## Evidence", 1)[1]
+    assert "NOT found in the text (a number differs: 12 in the article)" in evidence
+    assert "Evidence not found in the text for 2 of 4 items" in page
+
+
+def test_picked_sentences_are_not_called_verified_quotes() -> None:
+    items = [_item("signal", "Chosen", evidence_mode="picked"), _item("issue", "Quoted")]
+    page = render_page(_analysis(items=items))
+    row = dict(zip(SIGNAL_COLUMNS, _table_after(page, "Signals")[2], strict=True))
+    assert row["evidence"] == "picked"
+    lines = page.split("## Evidence", 1)[1].strip().splitlines()
+    chosen = next(line for line in lines if "Chosen" in line)
+    assert "sentence chosen from the article" in chosen and "verified" not in chosen
+    assert "verified quote" in next(line for line in lines if "Quoted" in line)
+
+
+def test_reused_analysis_says_where_it_comes_from_and_no_signal_is_flagged() -> None:
+    page = render_page(_analysis(reused_from=12, items=[_item("issue", "Only an issue")]))
+    other = page.split("## Other", 1)[1].split("\n## ", 1)[0]
+    assert "Reused from article 12" in other
+    assert "No signal was found in this article" in other
+
+
+def test_csv_cells_cannot_run_as_formulas_while_json_and_parquet_keep_raw_values(tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    from horizonscan.publish.export import export
+    from horizonscan.store.repo import ArticleView
+
+    hostile = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
+    items = [_item("issue", name) for name in hostile]
+    view = ArticleView(
+        id=1, source="=cmd|' /C calc'!A0", url=None, origin=Origin(label="@evil"), title=None,
+        language="fr", status="analyzed", error=None, text_hash="h",
+        analysis=_analysis(title="=1+2", items=items, keywords=["-k"]),
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(export([view], "csv", None) or "")))
+    assert [r["item_name"] for r in rows] == [f"'{h}" for h in hostile]
+    assert rows[0]["title"] == "'=1+2" and rows[0]["source"].startswith("'=") and rows[0]["keywords"] == "'-k"
+    assert rows[0]["origin_label"] == "'@evil" and rows[0]["item_relevancy"] == "3"
+    assert rows[0]["item_dimension"] == "economic" and rows[0]["item_evidence_status"] == "found"
+    data = json.loads(export([view], "json", None) or "")
+    assert [i["name"] for i in data[0]["items"]] == hostile and data[0]["title"] == "=1+2"
+    export([view], "parquet", tmp_path / "x.parquet")
+    table = pq.read_table(tmp_path / "x.parquet").to_pylist()
+    assert [r["item_name"] for r in table] == hostile and table[0]["title"] == "=1+2"
+    assert table[0]["item_dimension"] == "economic" and "item_horizon" in table[0]

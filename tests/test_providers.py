@@ -139,8 +139,17 @@ def test_server_without_json_schema_mode_falls_back(openai_env: MockLLMServer, t
     assert run.code == 0, run.stderr
     first, second = (r["body"] for r in openai_env.requests)
     assert first["response_format"]["type"] == "json_schema"
-    assert second["response_format"] == {"type": "json_object"}
-    assert '"signals"' in second["messages"][0]["content"]  # the schema moved into the prompt
+    # Next: json_object with the schema (llama-cpp-python's server turns it into a grammar).
+    assert second["response_format"] == {
+        "type": "json_object",
+        "schema": first["response_format"]["json_schema"]["schema"],
+    }
+    assert '"signals"' in second["messages"][0]["content"]  # the schema is in the prompt too
+    # Both attempts are in the ledger, the rejected one saying which mode comes next.
+    con = sqlite3.connect(tmp_path / "hs.db")
+    rows = con.execute("select status, attempt, error from llm_calls order by id").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("error", 1), ("ok", 2)]
+    assert "response_format json_schema" in rows[0][2] and "next: json_object_schema" in rows[0][2]
 
 
 def test_anthropic_uses_structured_outputs(anthropic_env: MockLLMServer, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from horizonscan.config import Settings
-from horizonscan.extract import ExtractionError, extract_bytes, kind_of
+from horizonscan.extract import ExtractionError, extract_bytes, kind_of, read_local_file
 from horizonscan.models import Document, Origin
 from horizonscan.sources.archive import RawArchive
 from horizonscan.sources.discover import DiscoveryResult, FoundLink, discover
@@ -92,7 +92,7 @@ class Collector:
         """Fetch (or read) one article, archive its bytes, extract it."""
         path = _file_path(url)
         if path is not None:
-            data = await asyncio.to_thread(path.read_bytes)
+            data = await asyncio.to_thread(read_local_file, path, max_bytes=self.settings.max_file_bytes())
             doc = await asyncio.to_thread(
                 extract_bytes, data, source=str(path), kind=kind_of(path), origin=origin
             )

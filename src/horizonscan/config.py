@@ -46,9 +46,19 @@ class Settings(BaseModel):
     story_threshold: float | None = Field(default=None, ge=0, le=1)  # default: the calibrated 0.41
     archive: Path | None = None  # raw fetched bytes; default: "<db name>-raw/" beside the database
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # The audit log: every prompt and raw answer kept in the database (keys never), for `logs`.
+    audit: bool = False
+    # Local files above this size are refused before they are read (fetched pages: 15 MB too).
+    max_file_mb: float = Field(default=15.0, gt=0)
+    # How long a run holds an article it is analyzing; renewed while it works, so only a killed
+    # run's articles wait this long before another run takes them over.
+    lease_seconds: float = Field(default=120.0, gt=0)
 
     def archive_dir(self) -> Path:
         return self.archive or self.db.with_name(f"{self.db.stem}-raw")
+
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
 
 
 class ConfigError(Exception):
@@ -60,9 +70,23 @@ def user_config_path() -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """A config file, or one clear line saying why it cannot be used (never a traceback)."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from exc
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte-order mark, as some editors write
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:64]
+        encoding = "UTF-16" if utf16 else "another encoding than UTF-8 (Latin-1?)"
+        raise ConfigError(
+            f"{path}: the file is in {encoding}; TOML files must be UTF-8: save it again as UTF-8"
+        ) from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     data = data.get("horizonscan", data)  # a [horizonscan] table or top-level keys

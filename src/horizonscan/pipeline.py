@@ -10,6 +10,8 @@ or Ctrl-C keeps everything done so far, and a re-run redoes only what did not fi
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -18,9 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from horizonscan.analysis.analyzer import Analyzer, make_analyzer, recheck
+from horizonscan.analysis.reuse import new_facts
 from horizonscan.config import Settings
-from horizonscan.extract import ExtractionError, extract_bytes, kind_of, quality_flags, raw_hash
-from horizonscan.llm.client import LLMFailure
+from horizonscan.extract import (
+    MAX_FILE_BYTES,
+    ExtractionError,
+    extract_bytes,
+    kind_of,
+    quality_flags,
+    raw_hash,
+    read_local_file,
+)
+from horizonscan.llm.client import LLMFailure, LLMFatal
 from horizonscan.llm.limits import BudgetExceeded
 from horizonscan.models import Analysis, ArticleResult, CallRecord, Document, Origin, ResultStatus
 from horizonscan.publish.site import write_pages
@@ -39,7 +50,8 @@ ProgressHook = Callable[[ArticleResult], None]
 @dataclass
 class RunSummary:
     results: list[ArticleResult] = field(default_factory=list)
-    stopped: str | None = None  # why the batch stopped early (budget), if it did
+    stopped: str | None = None  # why the batch stopped early (budget, or a fatal provider error)
+    fatal: str | None = None  # the provider cannot be used as configured: what to do about it
     interrupted: bool = False
     seconds: float = 0.0
     stories: int = 0
@@ -61,6 +73,7 @@ class RunSummary:
             "skipped": self.count("skipped"),
             "not_started": self.count("not started"),
             "stopped": self.stopped,
+            "fatal": self.fatal,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
             "llm_calls": self.calls,
@@ -83,6 +96,9 @@ class BatchOptions:
     # Write each page the moment its analysis is done (worth it when each takes a minute, as with
     # the local model); otherwise pages are written once, at the end of the batch, from the database.
     live_pages: bool = False
+    max_file_bytes: int = MAX_FILE_BYTES  # local files over this are refused before being read
+    lease_seconds: float = 120.0  # how long an article is held for this run (renewed while working)
+    audit: bool = False  # keep each call's prompt and raw answer in the ledger
 
 
 class Batch:
@@ -95,29 +111,37 @@ class Batch:
         on_result: ProgressHook | None = None,
         run_id: str | None = None,
         collector: Collector | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.log = log
         self.collector = collector
         self.analyzer = analyzer
         self.opts = options
         self.on_result = on_result
         self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.owner = lease_owner(self.run_id)
         self.summary = RunSummary()
         self._llm_slots = asyncio.Semaphore(options.concurrency)
         self._inflight: dict[str, asyncio.Future[Analysis | None]] = {}
         self._keys: set[str] = set()
         self._pending: dict[str, list[CallRecord]] = {}
+        self._queue: asyncio.Queue[Input] | None = None
+        self._deferred: dict[str, Document] = {}  # put back once (another run held them), read
 
     # ----- public ----------------------------------------------------------------------------
     async def run(self, inputs: list[Input]) -> RunSummary:
         started = time.perf_counter()
         client = self.analyzer.client
         client.on_call = self._on_call
+        self.analyzer.parts = self.store  # long articles' parts are saved as they arrive
         self._keys = self.store.analysis_keys(self.analyzer.prompt_version, self.analyzer.model_spec)
         known = self.store.sources_index(i.source for i in inputs if not i.error)
         queue: asyncio.Queue[Input] = asyncio.Queue()
+        self._queue = queue
         for item in inputs:
             queue.put_nowait(item)
+        renewer = asyncio.create_task(self._renew_leases())
         # Twice as many workers as LLM slots: the next wave is extracted and checked while the
         # current one waits on the provider, so a freed slot is refilled at once.
         workers = [
@@ -132,11 +156,53 @@ class Batch:
                 w.cancel()
             raise
         finally:
+            renewer.cancel()
+            self.store.release_leases(self.owner)  # Ctrl-C included: nothing stays held
             self.summary.seconds = time.perf_counter() - started
         return self.summary
 
     # ----- internals -------------------------------------------------------------------------
+    async def _renew_leases(self) -> None:
+        """Keep this run's articles held while it works on them (a killed run's leases expire)."""
+        while True:
+            await asyncio.sleep(self.opts.lease_seconds / 3)
+            self.store.renew_leases(self.owner, seconds=self.opts.lease_seconds)
+
+    async def _claim(self, source: str, article_id: int, doc: Document) -> Analysis | None:
+        """Hold the article (and its text) for this run before any paid call.
+
+        Another run (or worker) that holds it is left to finish: this input is put back once
+        while other inputs wait, then waited for; its analysis is reused when it comes. Returns
+        that analysis, or None once this run holds the lease and must do the work itself.
+        """
+        delay, noted = 0.1, False
+        while True:
+            if self.store.claim_article(
+                article_id, self.owner, seconds=self.opts.lease_seconds, text_hash=doc.text_hash
+            ):
+                done = self.store.find_analysis(
+                    doc.text_hash, self.analyzer.prompt_version, self.analyzer.model_spec
+                )
+                if done is not None:  # finished by another run since this one started
+                    self.store.release_article(article_id, self.owner)
+                return done
+            holders = self.store.lease_holders(article_id, text_hash=doc.text_hash) - {self.owner}
+            gone = {h for h in holders if owner_is_gone(h)}
+            if gone:  # a killed run on this machine: its leases need not expire first
+                for holder in gone:
+                    self.store.release_leases(holder)
+                continue
+            if source not in self._deferred and self._queue is not None and not self._queue.empty():
+                raise _Busy(doc)
+            if not noted and self.log is not None:
+                self.log(f"{source}: being analyzed by another run; waiting for its result")
+            noted = True
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
+
     def _on_call(self, rec: CallRecord) -> None:
+        if not self.opts.audit and (rec.prompt is not None or rec.response is not None):
+            rec = rec.model_copy(update={"prompt": None, "response": None})  # the audit log is opt-in
         # Failed attempts are committed at once; successful ones with the analysis they produced.
         if rec.status == "ok" and rec.text_hash is not None:
             self._pending.setdefault(rec.text_hash, []).append(rec)
@@ -163,7 +229,13 @@ class Batch:
                     ArticleResult(source=item.source, status="not started", error=self.summary.stopped)
                 )
                 continue
-            self._report(await self._one(item, known))
+            try:
+                result = await self._one(item, known)
+            except _Busy as busy:  # another run holds it: do the rest first, then come back to it
+                self._deferred[item.source] = busy.doc
+                queue.put_nowait(item)
+                continue
+            self._report(result)
 
     async def _one(self, item: Input, known: dict[str, ArticleRow]) -> ArticleResult:
         if item.error:
@@ -200,18 +272,23 @@ class Batch:
                 self.store.set_status(article_id, "analyzed")
                 return self._done("reused", item.source, article_id, existing, 0, doc)
         twin = find_near_duplicate(self.store, doc.text_hash, doc.text, self._keys)
-        if twin is not None:  # the same article with other boilerplate: its analysis serves
+        if twin is not None:  # the same article with other boilerplate: its analysis serves...
             original = self.store.find_analysis(twin, self.analyzer.prompt_version, self.analyzer.model_spec)
-            if original is not None:
-                copy = recheck(original, doc)
+            old_text = self.store.texts([twin]).get(twin, "")
+            # ...unless it is an updated story: new numbers or sentences get their own analysis.
+            if original is not None and not new_facts(old_text, doc.text):
+                source_id = self.store.article_id_of_text(twin)
+                copy = recheck(original, doc, reused_from=source_id)
                 copy.id = self.store.save_analysis(copy, article_id)
                 self._keys.add(doc.text_hash)
                 result = self._done("reused", item.source, article_id, copy, 0, doc)
-                result.note = "near-duplicate of an analyzed text"
+                result.note = f"near-duplicate of article {source_id}: its analysis is reused"
                 return result
         return await self._analyze(item.source, article_id, doc)
 
     async def _document(self, item: Input, known: dict[str, ArticleRow]) -> Document:
+        if item.source in self._deferred:  # read (or fetched) on the first pass already
+            return self._deferred[item.source]
         origin = self.opts.origin
         row = known.get(item.source)
         if item.is_url:
@@ -226,7 +303,7 @@ class Batch:
                 raise ExtractionError("URL inputs need a fetcher")
             return await self.collector.fetch_document(item.source, origin)
         path = Path(item.source)
-        data = await asyncio.to_thread(path.read_bytes)
+        data = await asyncio.to_thread(read_local_file, path, max_bytes=self.opts.max_file_bytes)
         digest = raw_hash(data)
         if (
             row is not None
@@ -253,6 +330,14 @@ class Batch:
         self._inflight[doc.text_hash] = future
         calls_before = self.summary.calls
         try:
+            other = await self._claim(source, article_id, doc)
+            if other is not None:
+                self._keys.add(doc.text_hash)
+                future.set_result(other)
+                self.store.set_status(article_id, "analyzed")
+                shared_result = self._done("reused", source, article_id, other, 0, doc)
+                shared_result.note = "analyzed by another run"
+                return shared_result
             async with self._llm_slots:
                 if self.summary.stopped:
                     raise BudgetExceeded(self.summary.stopped)
@@ -271,6 +356,15 @@ class Batch:
             return ArticleResult(
                 source=source, status="not started", article_id=article_id, error=self.summary.stopped
             )
+        except LLMFatal as exc:
+            # Not the article's fault (key, model, quota, dead server): it stays pending, and no
+            # other article starts; a re-run after the fix picks them all up.
+            self.summary.fatal = self.summary.fatal or str(exc)
+            self.summary.stopped = self.summary.stopped or self.summary.fatal
+            future.set_result(None)
+            return ArticleResult(
+                source=source, status="not started", article_id=article_id, error=self.summary.fatal
+            )
         except LLMFailure as exc:
             future.set_result(None)
             self.store.set_status(article_id, "failed", str(exc), count_attempt=True)
@@ -288,6 +382,7 @@ class Batch:
                 future.set_result(None)
             raise
         finally:
+            self.store.release_article(article_id, self.owner)
             self._inflight.pop(doc.text_hash, None)
             leftover = self._pending.pop(doc.text_hash, [])
             if leftover:  # e.g. the parts of a long article whose merge failed
@@ -335,6 +430,34 @@ class Batch:
         return ArticleResult(source=source, status="failed", error=reason)
 
 
+def lease_owner(run_id: str) -> str:
+    """Who holds a lease: host and process too, so a run can tell that a holder on the same
+    machine was killed and take its articles over at once instead of waiting for expiry."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{run_id}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    """True only when the holder ran on this machine and its process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but not ours to signal
+        return False
+    return False
+
+
+class _Busy(Exception):
+    """Raised when another run holds an input's article: the worker puts the input back once."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+
+
 class _Reused(Exception):
     """Raised while reading an input that needs no work at all: its analysis is already stored."""
 
@@ -371,6 +494,9 @@ async def run_batch(
         force=force,
         min_chars=settings.min_chars,
         live_pages=analyzer.client.provider.name == "local",
+        max_file_bytes=settings.max_file_bytes(),
+        lease_seconds=settings.lease_seconds,
+        audit=settings.audit,
     )
     try:
         if any(item.is_url for item in inputs):  # the network stack is loaded only when needed
@@ -378,14 +504,22 @@ async def run_batch(
 
             async with make_fetcher(settings) as fetcher:
                 batch = Batch(
-                    store, analyzer, opts, on_result=on_result, collector=Collector(store, settings, fetcher)
+                    store,
+                    analyzer,
+                    opts,
+                    on_result=on_result,
+                    collector=Collector(store, settings, fetcher),
+                    log=log,
                 )
                 summary = await _run(batch, inputs, show_progress)
         else:
-            summary = await _run(Batch(store, analyzer, opts, on_result=on_result), inputs, show_progress)
+            batch = Batch(store, analyzer, opts, on_result=on_result, log=log)
+            summary = await _run(batch, inputs, show_progress)
     finally:
         await analyzer.client.provider.aclose()
     summary.analysis_seconds = summary.seconds
+    if not any(r.status in ("analyzed", "reused") for r in summary.results):
+        return summary  # nothing to show: the pages and the index stay as they are
     started = time.perf_counter()
     published = publish_corpus(
         store, settings, prompt_version=analyzer.prompt_version, model=analyzer.model_spec, log=log

@@ -43,6 +43,9 @@ def publish_corpus(
     story_views: list[StoryView] = []
     if settings.similarity and views:
         closest_map, stories = _similarity(store, settings, log)
+        from horizonscan.trends import refresh_trends
+
+        refresh_trends(store, settings, log=log)  # new items join their trends (incremental)
         everyone = {
             v.id: v for v in store.views(only_analyzed=False, prompt_version=prompt_version, model=model)
         }
@@ -77,6 +80,18 @@ def publish_corpus(
                 stale.unlink()
     index = write_index(out, views, sections=stories_index_lines(story_views))
     return Published(pages=pages, index=index, stories=story_views)
+
+
+def current_stories(
+    store: Store, settings: Settings, *, log: Callable[[str], None] | None = None
+) -> list[StoryView]:
+    """The stories as they stand, for listing: grouping refreshed, but no page or index written
+    (a listing changes nothing a user published)."""
+    if not settings.similarity or not store.views():
+        return []
+    _, stories = _similarity(store, settings, log)
+    everyone = {v.id: v for v in store.views(only_analyzed=False)}
+    return build_story_views(store, stories, everyone)
 
 
 def _similarity(
@@ -153,11 +168,7 @@ async def synthesize_stories(
     store: Store, settings: Settings, *, log: Callable[[str], None] | None = None
 ) -> int:
     """One LLM call per story whose members changed since its last synthesis; returns how many."""
-    import json
-
-    from horizonscan.analysis.promptset import load_story_prompt
-    from horizonscan.llm.base import ChatRequest, Message
-    from horizonscan.models import StorySynthesis
+    from horizonscan.analysis.synthesis import parse_story, story_prompt_version, story_request
     from horizonscan.store.schema import StoryRow
 
     update = update_stories(
@@ -175,35 +186,15 @@ async def synthesize_stories(
     analyzer = make_analyzer(settings, log=log)
     client = analyzer.client
     client.on_call = lambda rec: store.record_calls([rec])
-    template, version = load_story_prompt()
-    schema = {
-        "type": "object",
-        "properties": {"title": {"type": "string"}, "summary": {"type": "string"}},
-        "required": ["title", "summary"],
-        "additionalProperties": False,
-    }
+    version = story_prompt_version()
     done = 0
     try:
         for story_id, members, analyzed in todo:
-            lines = "\n".join(
-                json.dumps(
-                    {"title": a.title, "summary": a.summary, "language": a.language}, ensure_ascii=False
-                )
-                for a in analyzed
-            )
-            boundary = hashlib.sha256(lines.encode()).hexdigest()[:12]
-            user = template.format(boundary=boundary, analyses=lines.replace(boundary, boundary[:6] + " "))
-            request = ChatRequest(
-                system="You are a foresight analyst. Answer with the JSON object only.",
-                messages=[Message("user", user)],
-                schema=schema,
-                schema_name="story",
-                max_output_tokens=800,
-            )
+            request = story_request(analyzed)
             try:
                 result = await client.structured(
                     request,
-                    StorySynthesis.model_validate_json,
+                    parse_story,
                     repair_prompt=analyzer.prompts.repair,
                     purpose="story",
                 )

@@ -1,8 +1,9 @@
 """The JSON schema sent to providers, derived from the pydantic model so the two never drift.
 
 Providers' strict modes (OpenAI `strict`, llama.cpp grammars) want a plain schema: every
-property required, no extra properties, no `$ref`, no titles. Keeping it bare also keeps the
-request small: hosted providers receive it with every article.
+property required, no extra properties, no titles. Keeping it bare also keeps the request small:
+hosted providers receive it with every article. Field descriptions stay (short ones, written in
+models.py): OpenAI strict mode and Anthropic accept them, and the model reads them.
 
 For grammar-constrained local decoding the schema costs no prompt tokens, so it is made
 stricter there: lengths are bounded, every list asks for at least one entry, and `evidence` is
@@ -18,12 +19,12 @@ from typing import Any
 
 from horizonscan.models import MAX_SUMMARY_WORDS, AnalysisOutput
 
-_DROP = {"title", "default", "description"}
+_DROP = {"title", "default"}
 ITEM_LISTS = ("signals", "behaviors", "technologies", "issues")
 
 
 def _clean(node: Any, defs: dict[str, Any] | None) -> Any:
-    """Strip titles and descriptions; close objects; inline `$ref`s when `defs` is given."""
+    """Strip titles, defaults and docstrings; close objects; inline `$ref`s when `defs` is given."""
     if isinstance(node, dict):
         if "$ref" in node and defs is not None:
             name = node["$ref"].rsplit("/", 1)[-1]
@@ -41,6 +42,7 @@ def _clean(node: Any, defs: dict[str, Any] | None) -> Any:
             else:
                 out[key] = _clean(value, defs)
         if out.get("type") == "object" and "properties" in out:
+            out.pop("description", None)  # a class docstring, written for developers
             out["required"] = list(out["properties"])
             out["additionalProperties"] = False
         # Length and count limits are checked by pydantic and stated in the prompt; in the
@@ -95,3 +97,9 @@ def constrained_schema(evidence_choices: list[str]) -> dict[str, Any]:
         if evidence_choices:
             fields["evidence"] = {"type": "string", "enum": evidence_choices}
     return schema
+
+
+def schema_fingerprint() -> str:
+    """Both schemas as sent (the constrained one without its per-article evidence list): part of
+    the prompt version, so a schema change never serves analyses made under the old one."""
+    return _schema_json(False) + json.dumps(constrained_schema([]), sort_keys=True, separators=(",", ":"))

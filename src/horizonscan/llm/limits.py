@@ -4,38 +4,84 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 
 class BudgetExceeded(Exception):
     """No new call is started once the run's cost or token budget is spent."""
 
 
+@dataclass
+class Reservation:
+    """What one call may cost at most, held from before it is sent until it is settled."""
+
+    cost: float
+    tokens: int
+    settled: bool = False
+
+
 class Budget:
-    """Spend so far in this run, against optional caps (`--max-cost`, `--max-tokens`)."""
+    """Spend in this run against optional caps (`--max-cost`, `--max-tokens`), safe under concurrency.
+
+    Each call reserves its worst case (estimated input tokens + its maximum output, priced) before
+    it is sent, and settles at its real cost when it ends. A call starts only while the spend plus
+    the reservations of the calls in flight stay under the cap; otherwise it waits for those calls
+    to settle, and if the spend itself reaches the cap, no call starts again. So concurrent calls
+    can overshoot the cap by at most one call's reservation, not by a whole wave of them.
+    """
 
     def __init__(self, max_cost: float | None = None, max_tokens: int | None = None) -> None:
         self.max_cost = max_cost
         self.max_tokens = max_tokens
-        self.cost = 0.0
+        self.cost = 0.0  # settled
         self.tokens = 0
-
-    def check(self) -> None:
-        if self.max_cost is not None and self.cost >= self.max_cost:
-            raise BudgetExceeded(
-                f"cost budget reached: ${self.cost:.4f} spent of --max-cost ${self.max_cost:.4f}"
-            )
-        if self.max_tokens is not None and self.tokens >= self.max_tokens:
-            raise BudgetExceeded(
-                f"token budget reached: {self.tokens} tokens used of --max-tokens {self.max_tokens}"
-            )
+        self.reserved_cost = 0.0  # held by calls in flight
+        self.reserved_tokens = 0
+        self._in_flight = 0
+        self._waiters: list[asyncio.Event] = []
 
     @property
-    def exhausted(self) -> bool:
-        try:
+    def limited(self) -> bool:
+        return self.max_cost is not None or self.max_tokens is not None
+
+    def check(self) -> None:
+        """Raise BudgetExceeded when the settled spend has reached a cap."""
+        if self.max_cost is not None and self.cost >= self.max_cost:
+            raise BudgetExceeded(f"cost budget reached (--max-cost ${self.max_cost:.4f})")
+        if self.max_tokens is not None and self.tokens >= self.max_tokens:
+            raise BudgetExceeded(f"token budget reached (--max-tokens {self.max_tokens})")
+
+    def _room(self) -> bool:
+        if self.max_cost is not None and self.cost + self.reserved_cost >= self.max_cost:
+            return False
+        return not (self.max_tokens is not None and self.tokens + self.reserved_tokens >= self.max_tokens)
+
+    async def reserve(self, cost: float, tokens: int) -> Reservation:
+        """Hold `cost` and `tokens` for one call, waiting while calls in flight hold the rest."""
+        while True:
             self.check()
-        except BudgetExceeded:
-            return True
-        return False
+            if self._in_flight == 0 or self._room():
+                break
+            wake = asyncio.Event()
+            self._waiters.append(wake)
+            await wake.wait()
+        self.reserved_cost += cost
+        self.reserved_tokens += tokens
+        self._in_flight += 1
+        return Reservation(cost, tokens)
+
+    def settle(self, reservation: Reservation, cost: float, tokens: int) -> None:
+        """Release a reservation and count what the call really cost (0 for a call that failed)."""
+        if reservation.settled:
+            return
+        reservation.settled = True
+        self.add(cost, tokens)
+        self.reserved_cost = max(0.0, self.reserved_cost - reservation.cost)
+        self.reserved_tokens = max(0, self.reserved_tokens - reservation.tokens)
+        self._in_flight -= 1
+        waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake.set()
 
     def add(self, cost: float, tokens: int) -> None:
         self.cost += cost

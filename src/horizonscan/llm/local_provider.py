@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from horizonscan.llm.base import ChatRequest, ChatResponse, ConfigurationError, Provider, ProviderError
+from horizonscan.llm.errors import context_limit
 from horizonscan.llm.local_model import MODEL_NAME, default_model_path
 
 # The model is loaded once per process and shared: loading costs seconds and a GB of memory.
@@ -20,6 +21,7 @@ class LocalProvider(Provider):
     name = "local"
     default_concurrency = 1
     constrained_decoding = True
+    modes = ("grammar",)  # llama.cpp's JSON-schema grammar: nothing to step down to
 
     def __init__(
         self,
@@ -78,6 +80,13 @@ class LocalProvider(Provider):
         llm = self._load()
         return len(llm.tokenize(text.encode("utf-8"), add_bos=False))
 
+    def describe(self, request: ChatRequest, mode: str | None = None) -> dict[str, Any]:
+        return {
+            **super().describe(request, mode),
+            "response_format": {"type": "json_object", "schema": request.schema},
+            "sampling": self.sampling,
+        }
+
     def _chat_sync(self, request: ChatRequest) -> ChatResponse:
         llm = self._load()
         messages = [{"role": "system", "content": request.system}]
@@ -92,7 +101,10 @@ class LocalProvider(Provider):
                     **self.sampling,
                 )
             except ValueError as exc:  # e.g. the prompt exceeds the context window
-                raise ProviderError(f"local: {exc}", transient=False) from exc
+                limit = context_limit(str(exc))
+                raise ProviderError(
+                    f"local: {exc}", kind="context" if limit else "rejected", context_tokens=limit
+                ) from exc
         choice = out["choices"][0]
         usage = out.get("usage") or {}
         return ChatResponse(
@@ -102,5 +114,5 @@ class LocalProvider(Provider):
             finish_reason=choice.get("finish_reason") or "stop",
         )
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
+    async def chat(self, request: ChatRequest, mode: str | None = None) -> ChatResponse:
         return await asyncio.to_thread(self._chat_sync, request)

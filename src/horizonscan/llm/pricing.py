@@ -11,6 +11,10 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+# OpenAI's Batch API and Anthropic's Message Batches both bill every token at half the price of
+# the ordinary endpoint (input and output alike), in exchange for answers within 24 h.
+BATCH_DISCOUNT = 0.5
+
 
 class Price(BaseModel):
     input: float
@@ -51,3 +55,7 @@ class PriceTable:
         if p is None:
             return 0.0
         return (input_tokens * p.input + output_tokens * p.output) / 1_000_000
+
+    def batch_cost(self, spec: str, input_tokens: int, output_tokens: int) -> float:
+        """The same tokens sent through the provider's batch API: `BATCH_DISCOUNT` of the price."""
+        return self.cost(spec, input_tokens, output_tokens) * BATCH_DISCOUNT

@@ -21,8 +21,16 @@ ITEM_SECTIONS: tuple[tuple[str, ItemKind], ...] = (
     ("Technologies", "technology"),
     ("Issues", "issue"),
 )
-SIGNAL_COLUMNS = ("name", "description", "change", "10-year", "driving-force", "relevancy")
-ITEM_COLUMNS = ("name", "description", "relevancy")
+# The seed page's columns, in its order, with STEEP+V, horizon and the evidence status added
+# before the relevancy, which stays last (right-aligned) as in the seed.
+SIGNAL_COLUMNS = (
+    "name", "description", "change", "10-year", "driving-force",
+    "dimension", "horizon", "evidence", "relevancy",
+)  # fmt: skip
+ITEM_COLUMNS = ("name", "description", "dimension", "evidence", "relevancy")
+FOUND_MARK = "✓"
+PICKED_MARK = "picked"
+NOT_FOUND_MARK = "⚠ not found"
 
 _SPACES = re.compile(r"\s+")
 # Control, format (zero-width, bidi overrides), surrogate and private-use characters.
@@ -80,8 +88,32 @@ class Neighbour:
     url: str | None = None
 
 
+def evidence_mark(item: CheckedItem) -> str:
+    """The evidence cell: a checked quote, a sentence the model picked from a list, or a warning."""
+    if not item.evidence_found:
+        return NOT_FOUND_MARK
+    mark = PICKED_MARK if item.evidence_mode == "picked" else FOUND_MARK
+    return f"{mark} ⚠" if item.problems else mark
+
+
+def evidence_line(item: CheckedItem) -> str:
+    """One bullet of the Evidence list: the quote, what the check found, and any other problem."""
+    if not item.evidence_found:
+        status = f"⚠ NOT found in the text ({item.evidence_note or 'not verbatim'})"
+    elif item.evidence_mode == "picked":
+        status = "sentence chosen from the article by the model (not a quote it wrote)"
+    else:
+        status = "verified quote, found in the text"
+    others = [p for p in item.problems if not p.startswith(("evidence not found", "no evidence"))]
+    extra = f"; ⚠ {'; '.join(others)}" if others else ""
+    return f"* {inline(item.name)} ({item.kind}): “{inline(item.evidence)}” — {inline(status + extra)}"
+
+
 def _items_table(items: list[CheckedItem]) -> str:
-    return table(ITEM_COLUMNS, [(i.name, i.description, str(i.relevancy)) for i in items])
+    return table(
+        ITEM_COLUMNS,
+        [(i.name, i.description, i.dimension or "", evidence_mark(i), str(i.relevancy)) for i in items],
+    )
 
 
 def render_page(
@@ -115,15 +147,25 @@ def render_page(
         f"Type: {analysis.type}",
         f"Language: {language_name(lang)}" + (f" ({lang})" if lang else ""),
     ]
+    if analysis.reused_from is not None:
+        other.append(f"Reused from article {analysis.reused_from} (a near-duplicate; quotes re-checked here)")
+    if analysis.items and not analysis.of_kind("signal"):
+        other.append("⚠ No signal was found in this article")
+    unfound = sum(1 for i in analysis.items if not i.evidence_found)
+    if unfound:
+        other.append(f"⚠ Evidence not found in the text for {unfound} of {len(analysis.items)} items")
     bullets("Other", other)
     if analysis.summary.strip():
         out += ["## Summary", "", inline(analysis.summary), ""]
     signals = analysis.of_kind("signal")
     if signals:
         rows = [
-            (s.name, s.description, s.change or "", s.ten_year or "", s.driving_force or "", str(s.relevancy))
+            (
+                s.name, s.description, s.change or "", s.ten_year or "", s.driving_force or "",
+                s.dimension or "", s.horizon or "", evidence_mark(s), str(s.relevancy),
+            )
             for s in signals
-        ]
+        ]  # fmt: skip
         out += ["## Signals", "", table(SIGNAL_COLUMNS, rows), ""]
     for heading, kind in ITEM_SECTIONS:
         items = analysis.of_kind(kind)
@@ -132,9 +174,7 @@ def render_page(
     quoted = [i for i in analysis.items if i.evidence.strip()]
     if quoted:
         out += ["## Evidence", ""]
-        for i in quoted:
-            mark = "found in the text" if i.evidence_found else "NOT found in the text"
-            out.append(f"* {inline(i.name)} ({i.kind}): “{inline(i.evidence)}” — {mark}")
+        out.extend(evidence_line(i) for i in quoted)
         out.append("")
     if closest:
         out += ["## Closest", ""]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +24,9 @@ def page_name(view: ArticleView) -> str:
 def write_if_changed(path: Path, text: str) -> bool:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # A hidden temporary name of this process and thread: two runs publishing into the same
+    # folder never rename each other's half-written file, and folder walks never pick it up.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return True
@@ -64,11 +67,18 @@ def write_pages(
 
 
 def write_index(out_dir: Path, views: Sequence[ArticleView], *, sections: Sequence[str] = ()) -> Path:
-    """`index.md`: `sections` (e.g. stories) first, then every page grouped by category."""
+    """`index.md`: `sections` (e.g. stories) first, then every page grouped by category.
+
+    An existing index is never replaced by an empty one: a database with no analyses (a wrong
+    --db, a run where everything failed) must not wipe the list of pages someone published.
+    """
     groups: dict[str, list[ArticleView]] = defaultdict(list)
     for v in views:
         if v.analysis is not None:
             groups[v.analysis.category].append(v)
+    path = out_dir / "index.md"
+    if not groups and path.is_file():
+        return path
     lines = ["# horizonscan index", "", f"{sum(len(g) for g in groups.values())} articles.", "", *sections]
     for category in sorted(groups):
         lines += [f"## {category.capitalize()}", ""]
@@ -79,7 +89,6 @@ def write_index(out_dir: Path, views: Sequence[ArticleView], *, sections: Sequen
                 extra.append(f"from {inline(v.origin.label)}")
             lines.append(f"* [{inline(v.analysis.title)}]({page_name(v)}) — {', '.join(extra)}")
         lines.append("")
-    path = out_dir / "index.md"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_if_changed(path, "\n".join(lines).rstrip() + "\n")
     return path

@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 
 from horizonscan.extract.language import language_name
 from horizonscan.models import CheckedItem
-from horizonscan.publish.markdown import ITEM_COLUMNS, ITEM_SECTIONS, SIGNAL_COLUMNS, inline, safe_url, table
+from horizonscan.publish.markdown import ITEM_SECTIONS, inline, safe_url, table
 from horizonscan.similarity.items import MergedItem
 from horizonscan.store.repo import ArticleView
+
+# A story merges several articles' items: their quotes stay on the article pages, so the
+# evidence column gives way to the sources (the numbered articles that reported each item).
+STORY_SIGNAL_COLUMNS = (
+    "name", "description", "change", "10-year", "driving-force",
+    "dimension", "horizon", "sources", "relevancy",
+)  # fmt: skip
+STORY_ITEM_COLUMNS = ("name", "description", "dimension", "sources", "relevancy")
 
 
 @dataclass
@@ -74,18 +82,22 @@ def render_story(story: StoryView, page_of: dict[int, str]) -> str:
                 m.item.change or "",
                 m.item.ten_year or "",
                 m.item.driving_force or "",
+                m.item.dimension or "",
+                m.item.horizon or "",
                 refs(m),
                 str(m.item.relevancy),
             )
             for m in signals
         ]
-        cols = (*SIGNAL_COLUMNS[:-1], "sources", SIGNAL_COLUMNS[-1])
-        out += ["## Signals", "", table(cols, rows), ""]
+        out += ["## Signals", "", table(STORY_SIGNAL_COLUMNS, rows), ""]
     for heading, kind in ITEM_SECTIONS:
         items = [m for m in story.merged if m.item.kind == kind]
         if items:
-            rows = [(m.item.name, m.item.description, refs(m), str(m.item.relevancy)) for m in items]
-            out += [f"## {heading}", "", table((*ITEM_COLUMNS[:-1], "sources", ITEM_COLUMNS[-1]), rows), ""]
+            rows = [
+                (m.item.name, m.item.description, m.item.dimension or "", refs(m), str(m.item.relevancy))
+                for m in items
+            ]
+            out += [f"## {heading}", "", table(STORY_ITEM_COLUMNS, rows), ""]
     if story.fingerprint:
         out += [story.fingerprint, ""]
     return "\n".join(out).rstrip() + "\n"

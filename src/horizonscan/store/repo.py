@@ -8,16 +8,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from horizonscan.models import Analysis, CallRecord, CheckedItem, Document, Origin
-from horizonscan.store.db import make_engine, migrate
+from horizonscan.store.db import check_database, make_engine, migrate
 from horizonscan.store.schema import (
+    AnalysisPartRow,
     AnalysisRow,
     ArticleRow,
     CallRow,
@@ -53,7 +67,10 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        """Open (and migrate) a horizonscan database; another application's file is refused
+        untouched, and with `create=False` (read-only commands) so is a missing one."""
+        check_database(path, must_exist=not create)
         engine = make_engine(path)
         migrate(engine)
         return cls(engine)
@@ -297,6 +314,7 @@ class Store:
                     type=analysis.type,
                     language=analysis.language,
                     chunks=analysis.chunks,
+                    reused_from=analysis.reused_from,
                 )
             )
             key = result.inserted_primary_key
@@ -521,6 +539,185 @@ class Store:
             for r in arts
         ]  # fmt: skip
 
+    # ----- leases: two runs (or workers) never pay for the same article twice ---------------
+    # A claim is one atomic UPDATE … WHERE (lease free or expired): SQLite runs it under the
+    # write lock, so of two processes claiming at once exactly one gets the row.
+    def _free(self, owner: str, now: datetime) -> Any:
+        return or_(
+            ArticleRow.lease_owner.is_(None), ArticleRow.lease_owner == owner, ArticleRow.lease_until < now
+        )
+
+    def claim_article(
+        self, article_id: int, owner: str, *, seconds: float, text_hash: str | None = None
+    ) -> bool:
+        """Hold the article for `owner` for `seconds`, unless someone else holds it (or, given
+        `text_hash`, any other article with the same text, whose analysis would serve both)."""
+        now = utcnow()
+        params = {
+            "id": article_id, "owner": owner, "now": now, "until": now + timedelta(seconds=seconds),
+            "hash": text_hash,
+        }  # fmt: skip
+        with self.engine.begin() as conn:
+            return bool(conn.execute(_CLAIM, params).rowcount == 1)
+
+    def claim_next(self, owner: str, *, seconds: float, statuses: Iterable[str] = ("new",)) -> int | None:
+        """The next article waiting for analysis that nobody holds (not even `owner`: it wants a
+        new one), claimed for `owner`: what a `worker` process loops on."""
+        now = utcnow()
+        unheld = or_(ArticleRow.lease_owner.is_(None), ArticleRow.lease_until < now)
+        nxt = (
+            select(ArticleRow.id)
+            .where(ArticleRow.status.in_(list(statuses)), ArticleRow.text.is_not(None), unheld)
+            .order_by(ArticleRow.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(ArticleRow)
+            .where(ArticleRow.id == nxt, unheld)
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+            .returning(ArticleRow.id)
+        )
+        with self.engine.begin() as conn:
+            got = conn.execute(stmt).scalar_one_or_none()
+        return int(got) if got is not None else None
+
+    def lease_holders(self, article_id: int, *, text_hash: str | None = None) -> set[str]:
+        """Who holds the article (or, given `text_hash`, its text) now: unexpired leases."""
+        now = utcnow()
+        which = ArticleRow.id == article_id
+        if text_hash is not None:
+            which = or_(which, ArticleRow.text_hash == text_hash)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ArticleRow.lease_owner).where(
+                    which, ArticleRow.lease_owner.is_not(None), ArticleRow.lease_until >= now
+                )
+            )
+            return {str(r[0]) for r in rows}
+
+    def renew_leases(self, owner: str, *, seconds: float) -> int:
+        stmt = (
+            update(ArticleRow)
+            .where(ArticleRow.lease_owner == owner)
+            .values(lease_until=utcnow() + timedelta(seconds=seconds))
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def release_article(self, article_id: int, owner: str) -> None:
+        stmt = (
+            update(ArticleRow)
+            .where(ArticleRow.id == article_id, ArticleRow.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def release_leases(self, owner: str) -> int:
+        """Everything `owner` still holds (end of a run, Ctrl-C)."""
+        stmt = (
+            update(ArticleRow)
+            .where(ArticleRow.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    # ----- audit log ------------------------------------------------------------------------
+    def find_articles(self, key: str) -> list[ArticleRow]:
+        """Articles by id, source (path or URL, as stored) or text hash (8+ hex characters)."""
+        key = key.strip()
+        with self.session() as s:
+            if key.isdigit():
+                row = s.get(ArticleRow, int(key))
+                if row is not None:
+                    return [row]
+            rows = list(s.scalars(select(ArticleRow).where(ArticleRow.source == key)))
+            if not rows and len(key) >= 8 and all(c in "0123456789abcdef" for c in key.lower()):
+                rows = list(
+                    s.scalars(
+                        select(ArticleRow)
+                        .where(ArticleRow.text_hash.startswith(key.lower(), autoescape=True))
+                        .order_by(ArticleRow.id)
+                    )
+                )
+            return rows
+
+    def calls(self, *, text_hashes: Iterable[str] | None = None, last: int | None = None) -> list[CallRow]:
+        """Ledger rows, oldest first: those for these texts, or the `last` N of all."""
+        with self.session() as s:
+            q = select(CallRow)
+            if text_hashes is not None:
+                q = q.where(CallRow.text_hash.in_(list(text_hashes)))
+            if last is not None:
+                rows = list(s.scalars(q.order_by(CallRow.id.desc()).limit(last)))
+                return rows[::-1]
+            return list(s.scalars(q.order_by(CallRow.id)))
+
+    def has_analyses(self) -> bool:
+        with self.session() as s:
+            return s.scalar(select(AnalysisRow.id).limit(1)) is not None
+
+    # ----- analysis parts: long articles' partial answers, kept as they arrive ----------------
+    def analysis_parts(self, text_hash: str, prompt_version: str, model: str) -> dict[str, dict[str, Any]]:
+        """Part hash → the saved answer for that part of this text, prompt and model."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(AnalysisPartRow.part_hash, AnalysisPartRow.output).where(
+                    AnalysisPartRow.text_hash == text_hash,
+                    AnalysisPartRow.prompt_version == prompt_version,
+                    AnalysisPartRow.model == model,
+                )
+            ).all()
+        return {str(h): dict(o) for h, o in rows}
+
+    def save_analysis_part(
+        self,
+        text_hash: str,
+        prompt_version: str,
+        model: str,
+        part_hash: str,
+        position: int,
+        output: dict[str, Any],
+    ) -> None:
+        """Committed at once, on its own: a merge that fails later never pays for this part again."""
+        stmt = sqlite_insert(AnalysisPartRow).values(
+            text_hash=text_hash, prompt_version=prompt_version, model=model, part_hash=part_hash,
+            position=position, output=output, created_at=utcnow(),
+        )  # fmt: skip
+        with self.engine.begin() as conn:
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["text_hash", "prompt_version", "model", "part_hash"],
+                    set_={"output": stmt.excluded.output, "position": stmt.excluded.position},
+                )
+            )
+
+    def article_id_of_text(self, text_hash: str) -> int | None:
+        """The first article with this text (e.g. the one a near-duplicate's analysis comes from)."""
+        with self.session() as s:
+            found = s.scalar(
+                select(ArticleRow.id)
+                .where(ArticleRow.text_hash == text_hash)
+                .order_by(ArticleRow.id)
+                .limit(1)
+            )
+            return int(found) if found is not None else None
+
+
+# One statement, so SQLite runs the check and the write under its write lock: of two processes
+# claiming at once, exactly one gets the row. Plain SQL: it runs before every paid call.
+_CLAIM = text(
+    """UPDATE articles SET lease_owner = :owner, lease_until = :until
+    WHERE id = :id
+      AND (lease_owner IS NULL OR lease_owner = :owner OR lease_until < :now)
+      AND (:hash IS NULL OR NOT EXISTS (
+          SELECT 1 FROM articles o
+          WHERE o.text_hash = :hash AND o.id != :id AND o.lease_owner IS NOT NULL
+            AND o.lease_owner != :owner AND o.lease_until >= :now))"""
+).bindparams(bindparam("now", type_=DateTime()), bindparam("until", type_=DateTime()))
+
 
 def _item_from(r: Any) -> CheckedItem:
     """Rows from our own database were validated when written: build them without re-validating."""
@@ -528,6 +725,8 @@ def _item_from(r: Any) -> CheckedItem:
         kind=r["kind"], name=r["name"], description=r["description"], relevancy=r["relevancy"],
         evidence=r["evidence"], evidence_found=r["evidence_found"], evidence_score=r["evidence_score"],
         change=r["change"], ten_year=r["ten_year"], driving_force=r["driving_force"],
+        dimension=r["dimension"], horizon=r["horizon"], evidence_mode=r["evidence_mode"] or "quote",
+        evidence_note=r["evidence_note"], problems=list(r["problems"] or []),
     )  # fmt: skip
 
 
@@ -537,7 +736,7 @@ def _analysis_from(row: Any, items: list[CheckedItem]) -> Analysis:
         schema_version=row["schema_version"], title=row["title"], summary=row["summary"],
         keywords=list(row["keywords"]), themes=list(row["themes"]), category=row["category"],
         type=row["type"], language=row["language"], chunks=row["chunks"], created_at=row["created_at"],
-        items=items,
+        reused_from=row["reused_from"], items=items,
     )  # fmt: skip
 
 
@@ -556,6 +755,7 @@ def _to_analysis(row: AnalysisRow) -> Analysis:
         type=row.type,
         language=row.language,
         chunks=row.chunks,
+        reused_from=row.reused_from,
         created_at=row.created_at,
         items=[
             CheckedItem(
@@ -569,6 +769,11 @@ def _to_analysis(row: AnalysisRow) -> Analysis:
                 change=i.change,
                 ten_year=i.ten_year,
                 driving_force=i.driving_force,
+                dimension=i.dimension,
+                horizon=i.horizon,
+                evidence_mode="picked" if i.evidence_mode == "picked" else "quote",
+                evidence_note=i.evidence_note,
+                problems=list(i.problems or []),
             )
             for i in row.items
         ],

@@ -22,21 +22,23 @@ depends_on = None
 # drops them).
 TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS search_dirty_analysis_insert AFTER INSERT ON analyses BEGIN
-        INSERT OR IGNORE INTO search_dirty (article_id)
-        SELECT id FROM articles WHERE text_hash = NEW.text_hash; END""",
+        INSERT INTO search_dirty (article_id) SELECT id FROM articles
+        WHERE text_hash = NEW.text_hash AND id NOT IN (SELECT article_id FROM search_dirty); END""",
     """CREATE TRIGGER IF NOT EXISTS search_dirty_analysis_delete AFTER DELETE ON analyses BEGIN
-        INSERT OR IGNORE INTO search_dirty (article_id)
-        SELECT id FROM articles WHERE text_hash = OLD.text_hash; END""",
+        INSERT INTO search_dirty (article_id) SELECT id FROM articles
+        WHERE text_hash = OLD.text_hash AND id NOT IN (SELECT article_id FROM search_dirty); END""",
     """CREATE TRIGGER IF NOT EXISTS search_dirty_item_update AFTER UPDATE ON items BEGIN
-        INSERT OR IGNORE INTO search_dirty (article_id)
+        INSERT INTO search_dirty (article_id)
         SELECT ar.id FROM articles ar JOIN analyses an ON an.text_hash = ar.text_hash
-        WHERE an.id = NEW.analysis_id; END""",
+        WHERE an.id = NEW.analysis_id AND ar.id NOT IN (SELECT article_id FROM search_dirty); END""",
     """CREATE TRIGGER IF NOT EXISTS search_dirty_article_update
         AFTER UPDATE OF status, text_hash, title, url, published, language, origin_label
         ON articles BEGIN
-        INSERT OR IGNORE INTO search_dirty (article_id) VALUES (NEW.id); END""",
+        INSERT INTO search_dirty (article_id) SELECT NEW.id
+        WHERE NOT EXISTS (SELECT 1 FROM search_dirty WHERE article_id = NEW.id); END""",
     """CREATE TRIGGER IF NOT EXISTS search_dirty_article_delete AFTER DELETE ON articles BEGIN
-        INSERT OR IGNORE INTO search_dirty (article_id) VALUES (OLD.id); END""",
+        INSERT INTO search_dirty (article_id) SELECT OLD.id
+        WHERE NOT EXISTS (SELECT 1 FROM search_dirty WHERE article_id = OLD.id); END""",
 )
 
 

@@ -1,0 +1,1 @@
+"""The web app (`horizonscan serve`) and what it shares with the static site (`horizonscan site`)."""
