@@ -46,6 +46,9 @@ bench: install
 	$(BIN)/python bench/bench_rerun.py
 	$(BIN)/python bench/bench_similarity_scale.py
 	$(BIN)/python bench/calibrate_compare.py --no-write
+	$(BIN)/python bench/bench_trends.py
+	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_local_quality.py
 
 clean:
 	rm -rf $(VENV) pages horizonscan.db horizonscan.db-wal horizonscan.db-shm

@@ -69,8 +69,8 @@ def test_the_prompt_says_evidence_verbatim_and_everything_else_english(
     )
     assert "Every other value is written in English" in flat
     assert user.rstrip().endswith(
-        "Answer with the JSON object: evidence copied exactly from the article, in French; "
-        "every other value in English."
+        "Answer with the JSON object. Evidence: copied exactly from the article, in French, never "
+        "translated. Every other value: in English."
     )
 
 

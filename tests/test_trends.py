@@ -352,3 +352,22 @@ def test_stored_summaries_match_the_views(store: Store) -> None:
         assert s.popularity == pytest.approx(v.popularity)
         assert abs((s.first_seen - v.first_seen).total_seconds()) < 1  # type: ignore[operator]
         assert abs((s.last_seen - v.last_seen).total_seconds()) < 1  # type: ignore[operator]
+
+
+def test_trend_parameters_come_from_the_config_file_then_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `[trends]` table in horizonscan.toml is read; HORIZONSCAN_TRENDS_* overrides it."""
+    from horizonscan.config import load_settings
+    from horizonscan.trends import TrendConfigError, load_trend_settings
+
+    (tmp_path / "horizonscan.toml").write_text("[trends]\nperiod_days = 30\nhigh_percentile = 80\n")
+    settings, _ = load_settings(cwd=tmp_path)
+    ts = load_trend_settings(settings)
+    assert (ts.period_days, ts.high_percentile) == (30, 80.0)
+    monkeypatch.setenv("HORIZONSCAN_TRENDS_PERIOD_DAYS", "14")
+    assert load_trend_settings(settings).period_days == 14
+    (tmp_path / "horizonscan.toml").write_text("[trends]\nperiod_days = 0\n")
+    monkeypatch.delenv("HORIZONSCAN_TRENDS_PERIOD_DAYS")
+    with pytest.raises(TrendConfigError, match="period_days"):
+        load_trend_settings(load_settings(cwd=tmp_path)[0])

@@ -1417,11 +1417,12 @@ def _naive(when: Any) -> Any:
     return when.astimezone(UTC).replace(tzinfo=None) if when is not None else None
 
 
-def _trend_settings(**overrides: Any) -> Any:
+def _trend_settings(settings: Any, **overrides: Any) -> Any:
+    """Trend parameters: the config file's `[trends]` table < HORIZONSCAN_TRENDS_* < flags."""
     from horizonscan.trends import TrendConfigError, load_trend_settings
 
     try:
-        return load_trend_settings(**overrides)
+        return load_trend_settings(settings, **overrides)
     except TrendConfigError as exc:
         raise _fail(str(exc), EXIT_CONFIG) from exc
 
@@ -1494,7 +1495,7 @@ def trends(
     when = _naive(_parse_since(since))
     ref = _naive(_parse_since(as_of))
     settings = _settings(db=db, out=out)
-    ts = _trend_settings(period_days=period_days)
+    ts = _trend_settings(settings, period_days=period_days)
     if out is not None:
         _check_out(out)
     store = _open_store(settings.db, create=False)
@@ -1565,7 +1566,7 @@ def trends_interpret(
     from horizonscan.trends import TrendNotFound, interpret, refresh_trends
 
     settings = _settings(db=db, llm=llm, out=out)
-    ts = _trend_settings()
+    ts = _trend_settings(settings)
     store = _open_store(settings.db, create=False)
     try:
         refresh_trends(store, settings, trend_settings=ts, log=_log)
@@ -1666,7 +1667,7 @@ def review(
     except ValueError as exc:
         raise _fail(str(exc), EXIT_USAGE) from exc
     settings = _settings(db=db, llm=llm, out=out)
-    ts = _trend_settings()
+    ts = _trend_settings(settings)
     _check_out(settings.out)
     store = _open_store(settings.db, create=False)
     try:
@@ -1715,9 +1716,9 @@ def explore(
     from horizonscan.trends import refresh_trends
 
     if not topic.strip():
-        raise _fail("give a topic, e.g. horizonscan explore \"heat pumps\"", EXIT_USAGE)
+        raise _fail('give a topic, e.g. horizonscan explore "heat pumps"', EXIT_USAGE)
     settings = _settings(db=db, llm=llm, out=out)
-    ts = _trend_settings()
+    ts = _trend_settings(settings)
     _check_out(settings.out)
     store = _open_store(settings.db, create=False)
     try:

@@ -48,6 +48,9 @@ class Settings(BaseModel):
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     # The audit log: every prompt and raw answer kept in the database (keys never), for `logs`.
     audit: bool = False
+    # The `[trends]` table: life-cycle and clustering parameters (see README, "Trends"); env
+    # HORIZONSCAN_TRENDS_<NAME> and the trends commands' flags override it.
+    trends: dict[str, Any] = Field(default_factory=dict)
     # Local files above this size are refused before they are read (fetched pages: 15 MB too).
     max_file_mb: float = Field(default=15.0, gt=0)
     # How long a run holds an article it is analyzing; renewed while it works, so only a killed
@@ -100,7 +103,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _env_values() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in Settings.model_fields:
-        if name == "prices":
+        if name in ("prices", "trends"):
             continue
         value = os.environ.get(f"HORIZONSCAN_{name.upper()}")
         if value not in (None, ""):
@@ -125,8 +128,8 @@ def load_settings(
     origin: dict[str, str] = {}
     for label, values in layers:
         for key, value in values.items():
-            if key == "prices" and isinstance(value, dict):
-                merged.setdefault("prices", {}).update(value)
+            if key in ("prices", "trends") and isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
             else:
                 merged[key] = value
             origin[key] = label
