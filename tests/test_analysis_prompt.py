@@ -91,7 +91,8 @@ def test_the_prompt_teaches_the_seed_method() -> None:
     # Lengths and formats are the schema's field descriptions; a constrained local model does not
     # read the schema, so its own addendum states them.
     local = " ".join(prompts.constrained.split())
-    for phrase in ("2-6 words", "10-20 words", "from <old state> to <new state>, 15-20 words", "H1: 0-3 years"):
+    phrases = ("2-6 words", "10-20 words", "from <old state> to <new state>, 15-20 words", "H1: 0-3 years")
+    for phrase in phrases:
         assert phrase in local, phrase
 
 

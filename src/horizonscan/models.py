@@ -156,7 +156,9 @@ Relevancy = Annotated[int, BeforeValidator(_relevancy)]  # its rubric is in the 
 Evidence = Annotated[
     str,
     Field(
-        description="5-40 consecutive words copied exactly from the article, in its language, never translated"
+        description=(
+            "5-40 consecutive words copied exactly from the article, in its language, never translated"
+        )
     ),
 ]
 

@@ -84,5 +84,3 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a and not b:
         return 0.0
     return len(a & b) / len(a | b)
-
-
