@@ -91,10 +91,11 @@ def test_context_length_error_is_a_clear_failure_and_the_run_learns(
         "analyze", str(tmp_path / "in"), "-j", "1", "--context-tokens", "100000", *batch_args(tmp_path)
     )
     assert run.code == 1
-    results = {Path(r["source"]).name: r for r in run.json()["results"]}
-    assert results["a.txt"]["status"] == "failed"
-    error = results["a.txt"]["error"]
+    # Which of the two reaches the server first is up to the workers: that one fails, the other
+    # is split to the window the server named.
+    statuses = sorted((r["status"], r.get("error") or "") for r in run.json()["results"])
+    assert [status for status, _ in statuses] == ["analyzed", "failed"]
+    error = statuses[1][1]
     assert "context" in error and "--context-tokens 10000" in error and "--retry-failed" in error
-    assert results["b.txt"]["status"] == "analyzed"
     again = run_cli("analyze", "--retry-failed", "--context-tokens", "10000", *batch_args(tmp_path))
     assert again.code == 0 and again.json()["summary"]["analyzed"] == 1
