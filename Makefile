@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,dev,postgres]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -42,12 +42,15 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_throughput.py
+	$(BIN)/python bench/bench_tail.py
 	$(BIN)/python bench/bench_request_size.py
 	$(BIN)/python bench/bench_rerun.py
 	$(BIN)/python bench/bench_similarity_scale.py
 	$(BIN)/python bench/calibrate_compare.py --no-write
 	$(BIN)/python bench/bench_trends.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_workers.py
+	$(BIN)/python bench/bench_workers.py --latency 1.0 --embedded-pg
 	$(BIN)/python bench/bench_local_quality.py
 
 clean:

@@ -11,6 +11,7 @@ then reads the database and prints, per article and overall:
 
     python bench/bench_local_quality.py [FILES...]      (default: examples/)
     HS_SRC=/path/to/other/src python bench/bench_local_quality.py   (measure another checkout)
+    HS_KEEP=/tmp/run python bench/bench_local_quality.py   (keep the database, with the audit log)
 
 The local model takes one to two minutes per article on 2 cores: run it sparingly.
 """
@@ -138,8 +139,12 @@ def summarise(rows: list[Row], results: list[dict[str, object]], wall: float) ->
 
 def main() -> None:
     files = [Path(a).resolve() for a in sys.argv[1:]] or sorted((REPO / "examples").iterdir())
+    keep = os.environ.get("HS_KEEP")  # a folder to keep the database and pages in (audit log on)
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        os.environ["HORIZONSCAN_AUDIT"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
-        rows, results, wall = analyze(files, Path(tmp))
+        rows, results, wall = analyze(files, Path(keep or tmp))
     cols = [f.name for f in fields(Row)]
     print(" | ".join(cols))
     for row in rows:

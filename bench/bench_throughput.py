@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _common import mock_server, write_articles
 from horizonscan.config import Settings
-from horizonscan.pipeline import run_batch
+from horizonscan.jobs.batch import run_batch
 from horizonscan.sources.inputs import expand_inputs
 from horizonscan.store import Store
 

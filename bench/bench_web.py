@@ -67,7 +67,7 @@ def build(db: Path, n: int, seed: int = 1) -> float:
             text_hash=text_hash(text),
             origin=Origin(label=rng.choice(ORIGINS)),
         )
-        article_id = store.upsert_article(doc)
+        article_id = store.articles.upsert_article(doc)
         words = text.split()
         items = []
         for k in range(8):
@@ -101,11 +101,11 @@ def build(db: Path, n: int, seed: int = 1) -> float:
             category=rng.choice(["technology", "economy", "environment", "society", "politics"]), type="news",
             language=doc.language, items=items,
         )  # fmt: skip
-        store.save_analysis(analysis, article_id)
+        store.analyses.save_analysis(analysis, article_id)
     ids = list(range(1, n + 1))
-    store.set_story_members({a: (a if a % 10 < 5 else a - 5) for a in ids if a % 10 < 5 or a > 5})
+    store.stories.set_story_members({a: (a if a % 10 < 5 else a - 5) for a in ids if a % 10 < 5 or a > 5})
     closest = {str(a): [[rng.randint(1, n), round(rng.random(), 3)] for _ in range(5)] for a in ids}
-    store.set_meta("closest", json.dumps({"key": "bench", "closest": closest}))
+    store.meta.set("closest", json.dumps({"key": "bench", "closest": closest}))
     cur = CurationRepo(store.engine)
     for a in rng.sample(ids, 200):
         cur.set_article(a, starred=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mock_llm import MockLLMServer
+from tests.support.postgres import any_db, pg_server, pg_url  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -73,9 +73,10 @@ class LazyLocalModel(Provider):
             }
         elif set(props) == {"evidence"}:
             answer = {"evidence": props["evidence"]["enum"][0]}
-        elif set(props) == {"change", "ten_year"}:
+        elif set(props) == {"description", "change", "ten_year"}:
             n = len(self.requests)
             answer = {
+                "description": f"Riders book shuttles from an app, variant {n}.",
                 "change": f"From owning a car to booking rides, variant {n}.",
                 "ten_year": f"Outlook {n}.",
             }
@@ -97,8 +98,11 @@ def test_local_sections_give_each_item_its_own_sentence_and_no_repeats() -> None
     # Every section holds items; the short article's 10 sentences bound how many can each have one.
     sentences = len(candidate_quotes(doc.text))
     assert all(by_kind[k] for k in by_kind) and len(by_kind["signal"]) >= 2
-    # 9 items asked for (no more than the sentences), less the 3 lazy repeats of one name.
+    # 9 items asked for (no more than the sentences), less the 3 lazy repeats of one name, which
+    # made each later section be asked once more, naming the taken names.
     assert len(analysis.items) == sentences - 1 - 3
+    retries = [r.messages[0].content for r in provider.requests if "<<<TAKEN" in r.messages[0].content]
+    assert len(retries) == 3 and all("Autonomous shuttles" in r.split("<<<TAKEN", 1)[1] for r in retries)
     # Each item its own sentence, all of them the article's own, and said to be picked.
     evidence = [i.evidence for i in analysis.items]
     assert len(set(evidence)) == len(evidence)

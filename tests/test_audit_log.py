@@ -94,7 +94,7 @@ def test_revalidate_rechecks_stored_answers_with_todays_code_and_no_call(
     )
     store = Store.open(tmp_path / "hs.db")
     base = CallRecord(provider="openai", model="gpt-4o-mini", text_hash=doc.text_hash, prompt="(sent)")
-    store.record_calls(
+    store.ledger.record_calls(
         [
             base.model_copy(update={"status": "invalid", "response": '{"title": "Half an answer'}),
             base.model_copy(update={"response": json.dumps(invented)}),

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from horizonscan.batch_jobs import BatchEngine, custom_id
 from horizonscan.config import load_settings
+from horizonscan.jobs.provider_batch import BatchEngine, custom_id
 from horizonscan.llm.batch_api import make_batch_api
 from horizonscan.llm.pricing import PriceTable
 from horizonscan.store import Store

@@ -215,7 +215,7 @@ def test_extract_jsonl(tmp_path: Path) -> None:
 
     bad = tmp_path / "x.pdf"
     bad.write_bytes(b"nope")
-    run = run_cli("extract", str(EXAMPLES / "desalacion-canarias.es.html"), str(bad), "--jsonl")
+    run = run_cli("extract", str(EXAMPLES / "desalacion-canarias.es.html"), str(bad))
     lines = [json.loads(x) for x in run.stdout.splitlines()]
     assert run.code == 1
     assert set(lines[0]) == {"path", "url", "title", "author", "date", "language", "text"}

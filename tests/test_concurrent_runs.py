@@ -70,33 +70,33 @@ def _doc(source: str, text: str) -> Document:
 def test_lease_claim_is_exclusive_expires_and_serves_a_worker(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "hs.db")
     other = Store.open(tmp_path / "hs.db")  # a second process's connection
-    a = store.upsert_article(_doc("a.txt", "Text A. " * 50))
-    twin = store.upsert_article(_doc("a-copy.txt", "Text A. " * 50))  # same text, another source
-    b = store.upsert_article(_doc("b.txt", "Text B. " * 50))
+    a = store.articles.upsert_article(_doc("a.txt", "Text A. " * 50))
+    twin = store.articles.upsert_article(_doc("a-copy.txt", "Text A. " * 50))  # same text, another source
+    b = store.articles.upsert_article(_doc("b.txt", "Text B. " * 50))
     h = _doc("x", "Text A. " * 50).text_hash
-    assert store.claim_article(a, "run-1", seconds=60, text_hash=h)
-    assert store.claim_article(a, "run-1", seconds=60, text_hash=h)  # its own lease: renewed
-    assert not other.claim_article(a, "run-2", seconds=60, text_hash=h)
-    assert not other.claim_article(twin, "run-2", seconds=60, text_hash=h)  # the same text is held
-    assert other.claim_article(b, "run-2", seconds=60)
-    store.release_article(a, "run-2")  # not its lease: nothing happens
-    assert not other.claim_article(a, "run-2", seconds=60)
-    store.release_article(a, "run-1")
-    assert other.claim_article(a, "run-2", seconds=60)
+    assert store.articles.claim_article(a, "run-1", seconds=60, text_hash=h)
+    assert store.articles.claim_article(a, "run-1", seconds=60, text_hash=h)  # its own lease: renewed
+    assert not other.articles.claim_article(a, "run-2", seconds=60, text_hash=h)
+    assert not other.articles.claim_article(twin, "run-2", seconds=60, text_hash=h)  # the same text is held
+    assert other.articles.claim_article(b, "run-2", seconds=60)
+    store.articles.release_article(a, "run-2")  # not its lease: nothing happens
+    assert not other.articles.claim_article(a, "run-2", seconds=60)
+    store.articles.release_article(a, "run-1")
+    assert other.articles.claim_article(a, "run-2", seconds=60)
     # A killed run's lease expires and is taken over.
-    assert store.claim_article(twin, "killed", seconds=0.2)
-    assert not other.claim_article(twin, "run-2", seconds=60)
+    assert store.articles.claim_article(twin, "killed", seconds=0.2)
+    assert not other.articles.claim_article(twin, "run-2", seconds=60)
     time.sleep(0.3)
-    assert other.claim_article(twin, "run-2", seconds=60)
-    assert other.release_leases("run-2") == 3
+    assert other.articles.claim_article(twin, "run-2", seconds=60)
+    assert other.articles.release_leases("run-2") == 3
     # A future `horizonscan worker`: each call hands out the next free article exactly once.
     got = {
-        store.claim_next("w1", seconds=60),
-        other.claim_next("w2", seconds=60),
-        store.claim_next("w1", seconds=60),
+        store.articles.claim_next("w1", seconds=60),
+        other.articles.claim_next("w2", seconds=60),
+        store.articles.claim_next("w1", seconds=60),
     }
     assert got == {a, twin, b}
-    assert other.claim_next("w2", seconds=60) is None
+    assert other.articles.claim_next("w2", seconds=60) is None
     store.close()
     other.close()
 
@@ -104,7 +104,7 @@ def test_lease_claim_is_exclusive_expires_and_serves_a_worker(tmp_path: Path) ->
 def test_a_killed_runs_leases_are_taken_over_at_once_on_the_same_machine() -> None:
     import socket
 
-    from horizonscan.pipeline import lease_owner, owner_is_gone
+    from horizonscan.jobs.batch import lease_owner, owner_is_gone
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -89,7 +89,7 @@ def test_impostors_never_reach_the_llm_in_a_folder_or_named(
     named = run_cli("analyze", str(folder / "notes.txt"), str(folder / "tool.txt"), *batch_args(tmp_path))
     assert named.code == 1 and all(r["status"] == "failed" for r in named.json()["results"])
     assert openai_env.requests == []
-    extracted = run_cli("extract", str(folder / "notes.txt"), "--jsonl")
+    extracted = run_cli("extract", str(folder / "notes.txt"))
     assert extracted.code == 1 and "image (PNG)" in extracted.stdout
 
 

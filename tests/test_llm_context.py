@@ -32,12 +32,15 @@ def test_llama_cpp_server_context_is_asked_and_long_texts_are_split(
 ) -> None:
     openai_env.n_ctx = 9000  # llama-server's GET /props: default_generation_settings.n_ctx
     assert OpenAIProvider("qwen").context_tokens == 9000
-    text = _long(tmp_path / "in" / "long.txt", 16)
-    assert len(text.read_text()) > 15_000  # one call under the old 128 k assumption
+    # Long enough to need parts on both paths (llama-server decodes under a grammar, so it gets the
+    # section-by-section analysis, whose answers are shorter and leave more room for the text).
+    text = _long(tmp_path / "in" / "long.txt", 30)
+    assert len(text.read_text()) > 25_000  # one call under the old 128 k assumption
     run = run_cli("analyze", str(text), *batch_args(tmp_path))
     assert run.code == 0, run.stdout[-2000:]
     purposes = _purposes(tmp_path)
-    assert purposes.count("analyze-part") >= 2 and "reduce" in purposes
+    parts = sqlite3.connect(tmp_path / "hs.db").execute("select count(*) from analysis_parts").fetchone()[0]
+    assert parts >= 3 and "reduce" in purposes  # two parts or more, then their merge
     # Every request fits the server's window (prompt + the output asked for).
     for r in openai_env.requests:
         prompt_tokens = len("".join(m["content"] for m in r["body"]["messages"])) / 3
@@ -74,7 +77,8 @@ def test_context_tokens_flag(openai_env: MockLLMServer, tmp_path: Path) -> None:
     text = _long(tmp_path / "in" / "long.txt", 20)
     run = run_cli("analyze", str(text), "--context-tokens", "9000", *batch_args(tmp_path))
     assert run.code == 0, run.stdout[-2000:]
-    assert _purposes(tmp_path).count("analyze-part") >= 2
+    parts = sqlite3.connect(tmp_path / "hs.db").execute("select count(*) from analysis_parts").fetchone()[0]
+    assert parts >= 3  # llama-server: parts analyzed section by section, then merged
     bad = run_cli("analyze", str(text), "--context-tokens", "12", *batch_args(tmp_path))
     assert bad.code == 2
 
@@ -99,3 +103,33 @@ def test_context_length_error_is_a_clear_failure_and_the_run_learns(
     assert "context" in error and "--context-tokens 10000" in error and "--retry-failed" in error
     again = run_cli("analyze", "--retry-failed", "--context-tokens", "10000", *batch_args(tmp_path))
     assert again.code == 0 and again.json()["summary"]["analyzed"] == 1
+
+
+def test_a_llama_cpp_server_gets_the_grammar_path_and_openai_does_not(
+    openai_env: MockLLMServer, tmp_path: Path
+) -> None:
+    """llama-cpp-python's server (models `owned_by: "me"`) compiles the schema into a grammar: the
+    analysis goes section by section with evidence as a choice among the article's own sentences,
+    which a small model cannot translate (it did, through the quote path: 0 of 2 seeds)."""
+    openai_env.owned_by = "me"
+    openai_env.unsupported_formats = ("json_schema",)
+    openai_env.format_rejection = "llama_cpp"
+    assert OpenAIProvider("qwen").constrained_decoding
+    src = _long(tmp_path / "in" / "a.txt", 1)
+    run = run_cli("analyze", str(src), *batch_args(tmp_path))
+    assert run.code == 0, run.stdout[-2000:]
+    grammar = [r["body"] for r in openai_env.requests if "schema" in r["body"].get("response_format", {})]
+    assert grammar and all("Return only a JSON object" not in b["messages"][0]["content"] for b in grammar)
+    evidence = [
+        b["response_format"]["schema"]["properties"][k]["items"]["properties"]["evidence"]
+        for b in grammar
+        for k in ("signals", "behaviors", "technologies", "issues")
+        if k in b["response_format"]["schema"]["properties"]
+    ]
+    sentences = src.read_text()
+    assert evidence and all(e["enum"] and all(q in sentences for q in e["enum"]) for e in evidence)
+    con = sqlite3.connect(tmp_path / "hs.db")
+    assert {r[0] for r in con.execute("select evidence_mode from items")} == {"picked"}
+    # The same mock speaking as OpenAI (the default `owned_by`) keeps the quote path.
+    openai_env.owned_by = "system"
+    assert not OpenAIProvider("qwen").constrained_decoding

@@ -55,6 +55,25 @@ def test_llama_cpp_server_500_on_json_schema_all_8_first_articles_succeed(
     assert any(e and "HTTP 500" in e and "response_format json_schema" in e for _, e in rows)
 
 
+def test_a_grammar_server_gets_the_schema_with_bounds_hosted_strict_mode_without(
+    openai_env: MockLLMServer, tmp_path: Path
+) -> None:
+    """llama.cpp turns `json_object`+`schema` into a grammar: unbounded lists let a small model
+    loop until the token cap (the real server once ran past 15 min on one article). That mode gets
+    the bounded schema; OpenAI's strict `json_schema` keeps the plain one it accepts."""
+    openai_env.unsupported_formats = ("json_schema",)
+    openai_env.format_rejection = "llama_cpp"
+    write_articles(tmp_path / "in", 1)
+    assert run_cli("analyze", str(tmp_path / "in"), *batch_args(tmp_path)).code == 0
+    strict, grammar = (r["body"]["response_format"] for r in openai_env.requests)
+    plain = strict["json_schema"]["schema"]
+    assert "maxItems" not in json.dumps(plain)
+    bounded = grammar["schema"]["properties"]
+    assert bounded["signals"]["maxItems"] <= 4 and bounded["issues"]["maxItems"] <= 4
+    assert bounded["signals"]["items"]["properties"]["description"]["maxLength"] <= 200
+    assert "enum" not in json.dumps(bounded["signals"]["items"]["properties"]["evidence"])
+
+
 def test_a_400_that_mentions_json_but_not_response_format_is_no_step_down(
     openai_env: MockLLMServer, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ def test_installed_parts_add_up_to_the_model() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 5 min on 2 idle cores; margin for a shared CI machine
 def test_local_model_writes_an_english_analysis_of_a_french_article(tmp_path: Path) -> None:
     article = SEED_FR if SEED_FR.is_file() else EXAMPLES / "lyon-navettes-autonomes.fr.txt"
     db = str(tmp_path / "hs.db")

@@ -128,8 +128,8 @@ def test_hostile_text_cannot_break_tables_or_inject_html() -> None:
 
 
 def test_index_groups_by_category(tmp_path: Path) -> None:
+    from horizonscan.models import ArticleView
     from horizonscan.publish.site import write_index, write_pages
-    from horizonscan.store.repo import ArticleView
 
     views = [
         ArticleView(
@@ -298,8 +298,8 @@ def test_csv_cells_cannot_run_as_formulas_while_json_and_parquet_keep_raw_values
 
     import pyarrow.parquet as pq
 
+    from horizonscan.models import ArticleView
     from horizonscan.publish.export import export
-    from horizonscan.store.repo import ArticleView
 
     hostile = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
     items = [_item("issue", name) for name in hostile]

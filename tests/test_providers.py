@@ -139,11 +139,12 @@ def test_server_without_json_schema_mode_falls_back(openai_env: MockLLMServer, t
     assert run.code == 0, run.stderr
     first, second = (r["body"] for r in openai_env.requests)
     assert first["response_format"]["type"] == "json_schema"
-    # Next: json_object with the schema (llama-cpp-python's server turns it into a grammar).
-    assert second["response_format"] == {
-        "type": "json_object",
-        "schema": first["response_format"]["json_schema"]["schema"],
-    }
+    # Next: json_object with the schema (llama-cpp-python's server turns it into a grammar), the
+    # same shape with counts and lengths bounded so a small model cannot loop to the token cap.
+    plain, bounded = first["response_format"]["json_schema"]["schema"], second["response_format"]["schema"]
+    assert second["response_format"]["type"] == "json_object"
+    assert bounded["properties"].keys() == plain["properties"].keys()
+    assert bounded["properties"]["signals"]["maxItems"] and "maxItems" not in plain["properties"]["signals"]
     assert '"signals"' in second["messages"][0]["content"]  # the schema is in the prompt too
     # Both attempts are in the ledger, the rejected one saying which mode comes next.
     con = sqlite3.connect(tmp_path / "hs.db")

@@ -23,7 +23,9 @@ from horizonscan.extract.language import detect_language
 from tests.conftest import SEED_FR, needs_seeds
 from tests.support.cli import batch_args, run_cli
 
-pytestmark = [pytest.mark.slow, needs_seeds]
+# One article through a 1.5B model under a grammar: about 5 min on 2 idle cores; the margin is for CI
+# machines shared with other jobs (it took 25 min at load 4).
+pytestmark = [pytest.mark.slow, needs_seeds, pytest.mark.timeout(2400)]
 
 MODEL = "qwen2.5-coder-1.5b-instruct"
 STARTUP_SECONDS = 180
@@ -47,7 +49,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL,
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192",
+             "--n_threads", str(os.cpu_count() or 1)],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}/v1"

@@ -30,9 +30,9 @@ def test_static_site_pages_feed_and_search(corpus: Corpus, tmp_path: Path) -> No
     repo = CurationRepo(store.engine)
     repo.set_article(hidden, hidden=True)
     repo.set_article(starred, starred=True, note="Team pick")
-    from horizonscan.store.curation import item_key
+    from horizonscan.models import item_key
 
-    page = store.views(article_ids=[starred])[0]
+    page = store.views.articles(article_ids=[starred])[0]
     assert page.analysis is not None
     secret_item = next(i for i in page.analysis.items if i.kind == "issue")
     repo.set_item(starred, item_key(secret_item.kind, secret_item.name), hidden=True)

@@ -59,8 +59,8 @@ def test_upgrade_from_the_first_schema_keeps_articles(tmp_path: Path) -> None:
     con.commit()
     con.close()
     store = Store.open(db)
-    assert store.article_by_source("a.txt") is not None
-    assert store.list_sources() == []
+    assert store.articles.article_by_source("a.txt") is not None
+    assert store.sources.list_sources() == []
     version = sqlite3.connect(db).execute("select version_num from alembic_version").fetchone()[0]
     assert version == head_revision()
     assert sqlite3.connect(db).execute("pragma journal_mode").fetchone()[0] == "wal"
@@ -69,7 +69,7 @@ def test_upgrade_from_the_first_schema_keeps_articles(tmp_path: Path) -> None:
 def test_analysis_reuse_key_and_atomic_ledger(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "hs.db")
     doc = _doc("a.txt")
-    art = store.upsert_article(doc)
+    art = store.articles.upsert_article(doc)
     ok = CallRecord(
         provider="openai",
         model="m",
@@ -78,12 +78,18 @@ def test_analysis_reuse_key_and_atomic_ledger(tmp_path: Path) -> None:
         output_tokens=50,
         cost_usd=0.01,
     )
-    store.record_calls([ok.model_copy(update={"status": "error", "error": "HTTP 500", "cost_usd": 0.0})])
-    store.save_analysis(_analysis(doc.text_hash), art, calls=[ok])
-    assert store.find_analysis(doc.text_hash, "v1-x", "openai:m") is not None
-    assert store.find_analysis(doc.text_hash, "v1-x", "anthropic:m") is None  # another model: not reused
-    assert store.find_analysis(doc.text_hash, "v2-y", "openai:m") is None  # another prompt: not reused
-    usage = store.usage()
+    store.ledger.record_calls(
+        [ok.model_copy(update={"status": "error", "error": "HTTP 500", "cost_usd": 0.0})]
+    )
+    store.analyses.save_analysis(_analysis(doc.text_hash), art, calls=[ok])
+    assert store.analyses.find_analysis(doc.text_hash, "v1-x", "openai:m") is not None
+    assert (
+        store.analyses.find_analysis(doc.text_hash, "v1-x", "anthropic:m") is None
+    )  # another model: not reused
+    assert (
+        store.analyses.find_analysis(doc.text_hash, "v2-y", "openai:m") is None
+    )  # another prompt: not reused
+    usage = store.ledger.usage()
     assert usage == [
         {
             "provider": "openai",
@@ -97,11 +103,11 @@ def test_analysis_reuse_key_and_atomic_ledger(tmp_path: Path) -> None:
             "avg_latency_s": 0.0,
         }
     ]
-    store.save_analysis(_analysis(doc.text_hash), art)  # saving again replaces, items included
+    store.analyses.save_analysis(_analysis(doc.text_hash), art)  # saving again replaces, items included
     con = sqlite3.connect(tmp_path / "hs.db")
     assert con.execute("select count(*) from analyses").fetchone()[0] == 1
     assert con.execute("select count(*) from items").fetchone()[0] == 1
-    view = store.views()[0]
+    view = store.views.articles()[0]
     assert view.analysis is not None and view.analysis.items[0].change == "c"
 
 
@@ -109,7 +115,11 @@ def test_first_origin_is_kept(tmp_path: Path) -> None:
     from horizonscan.models import Origin
 
     store = Store.open(tmp_path / "hs.db")
-    store.upsert_article(_doc("u").model_copy(update={"origin": Origin(label="Issue 1", url="https://n/1")}))
-    store.upsert_article(_doc("u").model_copy(update={"origin": Origin(label="Issue 9", url="https://n/9")}))
-    row = store.article_by_source("u")
+    store.articles.upsert_article(
+        _doc("u").model_copy(update={"origin": Origin(label="Issue 1", url="https://n/1")})
+    )
+    store.articles.upsert_article(
+        _doc("u").model_copy(update={"origin": Origin(label="Issue 9", url="https://n/9")})
+    )
+    row = store.articles.article_by_source("u")
     assert row is not None and row.origin_label == "Issue 1"

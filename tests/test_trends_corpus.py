@@ -315,7 +315,7 @@ def add_article(
         source=url, url=url, text=body, text_hash=hashlib.sha256(body.encode()).hexdigest(),
         date=day.isoformat(), language="en", origin=Origin(label=origin) if origin else None,
     )  # fmt: skip
-    article_id = int(store.upsert_article(doc))
+    article_id = int(store.articles.upsert_article(doc))
     analysis = Analysis(
         text_hash=doc.text_hash, model="openai:test", prompt_version=prompt_version, title=f"About {url}",
         summary=f"Summary of {url}.", keywords=["k"], themes=["t"], category="technology", type="news",
@@ -326,5 +326,5 @@ def add_article(
             for k, n, d in items
         ],
     )  # fmt: skip
-    store.save_analysis(analysis, article_id)
+    store.analyses.save_analysis(analysis, article_id)
     return article_id

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from horizonscan.watch import WatchBusy, WatchError, WatchLock, lock_path, parse_every
+from horizonscan.jobs.watch import WatchBusy, WatchError, WatchLock, lock_path, parse_every
 from tests.support.articles import write_articles
 from tests.support.cli import run_cli
 from tests.support.mock_batch import MockBatchServer

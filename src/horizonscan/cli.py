@@ -34,7 +34,11 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 
 DbOpt = Annotated[
-    Path | None, typer.Option("--db", help="SQLite file [env HORIZONSCAN_DB; default ./horizonscan.db]")
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite file, or a postgresql://user@host/db URL [env HORIZONSCAN_DB; default ./horizonscan.db]",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 LlmOpt = Annotated[
@@ -115,13 +119,20 @@ def _settings(**overrides: Any) -> Any:
     return settings
 
 
-def _open_store(db: Path, *, create: bool = True) -> Any:
+def _shown_db(db: Path | str) -> str:
+    """A --db as it may be printed (a URL's password masked)."""
+    from horizonscan.store.db import shown
+
+    return shown(db)
+
+
+def _open_store(db: Path | str, *, create: bool = True) -> Any:
     """The database; read-only commands pass create=False, so a wrong --db is said, not created.
 
     Missing (read-only commands): exit 2. Another application's file, or unusable: exit 3.
     """
     from horizonscan.store import Store
-    from horizonscan.store.db import DatabaseError, MissingDatabase
+    from horizonscan.store.db import DatabaseError, MissingDatabase, shown
 
     try:
         return Store.open(db, create=create)
@@ -130,7 +141,7 @@ def _open_store(db: Path, *, create: bool = True) -> Any:
     except DatabaseError as exc:
         raise _fail(str(exc), EXIT_CONFIG) from exc
     except Exception as exc:  # a corrupt file or an unwritable folder: say which
-        raise _fail(f"cannot open the database {db}: {exc}", EXIT_CONFIG) from exc
+        raise _fail(f"cannot open the database {shown(db)}: {exc}", EXIT_CONFIG) from exc
 
 
 def _check_out(out: Path) -> None:
@@ -221,14 +232,14 @@ def analyze(
     wait: WaitOpt = False,
     poll_every: PollEveryOpt = "1m",
     fallback: FallbackOpt = True,
+    enqueue: EnqueueOpt = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyze articles into English foresight pages (one LLM call per article)."""
+    from horizonscan.jobs.batch import plan_inputs, run_batch
     from horizonscan.llm.base import ConfigurationError
     from horizonscan.models import Origin
-    from horizonscan.pipeline import run_batch
-    from horizonscan.sources.inputs import expand_inputs, own_outputs
 
     settings = _settings(
         llm=llm,
@@ -253,14 +264,16 @@ def analyze(
         raise _fail(str(exc), EXIT_USAGE) from exc
     _check_out(settings.out)
     store = _open_store(settings.db)
-    mine = own_outputs(settings.out, settings.db, settings.archive_dir())
-    items = expand_inputs(args, exclude=mine)
-    if retry_failed:
-        known = {i.source for i in items}
-        items += [i for i in expand_inputs(store.failed_sources(), exclude=mine) if i.source not in known]
-        if not items:
-            err.print("Nothing to retry: no failed articles.")
-            raise typer.Exit(EXIT_OK)
+    items = plan_inputs(store, settings, args, retry_failed=retry_failed)
+    if retry_failed and not items:
+        err.print("Nothing to retry: no failed articles.")
+        raise typer.Exit(EXIT_OK)
+    if enqueue:
+        if batch:
+            store.close()
+            raise _fail("--enqueue and --batch exclude each other: workers make ordinary calls", EXIT_USAGE)
+        _enqueue(store, settings, items, origin=origin_obj, force=force, as_json=as_json)
+        return
     if batch:
         _analyze_batch(
             store, settings, items, origin=origin_obj, force=force, wait=wait, every=poll_seconds,
@@ -325,7 +338,7 @@ def analyze(
         raise typer.Exit(EXIT_FAILED)
 
 
-# ----- provider batches (batch_jobs.py, llm/batch_api.py) ------------------------------------
+# ----- provider batches (jobs/provider_batch.py, llm/batch_api.py) ------------------------------------
 
 BatchOpt = Annotated[
     bool,
@@ -360,8 +373,8 @@ def _batch_flags(settings: Any, *, batch: bool, wait: bool, poll_every: str, fal
         if wait or not fallback:
             raise _fail("--wait and --no-fallback go with --batch", EXIT_USAGE)
         return 0.0
-    from horizonscan.batch_jobs import batch_refusal
-    from horizonscan.watch import WatchError, parse_every
+    from horizonscan.jobs.provider_batch import batch_refusal
+    from horizonscan.jobs.watch import WatchError, parse_every
 
     refusal = batch_refusal(settings)
     if refusal:
@@ -384,7 +397,7 @@ def _analyze_batch(
     fallback: bool,
     as_json: bool,
 ) -> None:
-    from horizonscan.batch_jobs import submit_batch
+    from horizonscan.jobs.provider_batch import submit_batch
     from horizonscan.llm.base import ConfigurationError
 
     try:
@@ -508,9 +521,9 @@ def batches_poll(
     as_json: JsonOpt = False,
 ) -> None:
     """Poll the open provider batches, ingest the ended ones, redo what has no usable answer."""
-    from horizonscan.batch_jobs import poll_batches
+    from horizonscan.jobs.provider_batch import poll_batches
+    from horizonscan.jobs.watch import WatchError, parse_every
     from horizonscan.llm.base import ConfigurationError
-    from horizonscan.watch import WatchError, parse_every
 
     settings = _settings(out=out, db=db, concurrency=concurrency, audit=audit or None)
     try:
@@ -532,7 +545,7 @@ def batches_poll(
     _print_batch_report(report, as_json)
 
 
-# ----- recurring collection (watch.py) -----------------------------------------------------------
+# ----- recurring collection (jobs/watch.py) -----------------------------------------------------------
 
 
 @app.command()
@@ -559,9 +572,9 @@ def watch(
     as_json: JsonOpt = False,
 ) -> None:
     """Collect the saved sources and analyze what is new, every --every, never two at once."""
+    from horizonscan.jobs.watch import WatchBusy, WatchError, parse_every
+    from horizonscan.jobs.watch import watch as run_watch
     from horizonscan.llm.base import ConfigurationError
-    from horizonscan.watch import WatchBusy, WatchError, parse_every
-    from horizonscan.watch import watch as run_watch
 
     settings = _settings(
         llm=llm,
@@ -579,7 +592,7 @@ def watch(
     _batch_flags(settings, batch=batch, wait=False, poll_every="1m", fallback=fallback)
     _check_out(settings.out)
     store = _open_store(settings.db, create=False)
-    if not store.list_sources():
+    if not store.sources.list_sources():
         store.close()
         raise _fail("no saved sources to watch; add some with: horizonscan sources add URL|PATH", EXIT_USAGE)
 
@@ -654,6 +667,7 @@ def collect(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most N links per source.")] = None,
     analyze_: Annotated[bool, typer.Option("--analyze", help="Analyze the new articles right away.")] = False,
+    enqueue: EnqueueOpt = False,
     llm: LlmOpt = None,
     out: OutOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -664,8 +678,8 @@ def collect(
     as_json: JsonOpt = False,
 ) -> None:
     """Collect article links from sources (and with --analyze, analyze them)."""
-    from horizonscan.collect import run_collect
-    from horizonscan.pipeline import run_batch
+    from horizonscan.jobs.batch import run_batch
+    from horizonscan.jobs.collect import run_collect
     from horizonscan.sources.inputs import Input
 
     settings = _settings(
@@ -681,11 +695,33 @@ def collect(
     if analyze_:
         _check_out(settings.out)
     store = _open_store(settings.db)
-    specs = list(sources or []) or [row.spec for row in store.list_sources()]
+    specs = list(sources or []) or [row.spec for row in store.sources.list_sources()]
     if not specs:
         store.close()
         raise _fail("no source given and none added; try: horizonscan sources add URL", EXIT_USAGE)
+    if enqueue and analyze_:
+        store.close()
+        raise _fail(
+            "--enqueue and --analyze exclude each other: workers analyze what is enqueued", EXIT_USAGE
+        )
     report = asyncio.run(run_collect(store, settings, specs, origin_label=origin, since=when, limit=limit))
+    if enqueue:  # collected articles are stored as pending: `horizonscan worker` analyzes them
+        pending = _pending(store)
+        store.close()
+        if as_json:
+            print(
+                _dumps(
+                    {**report.as_dict(), "enqueued": len(report.new_articles), "pending": pending},
+                    indent=2,
+                    default=str,
+                )
+            )
+        else:
+            err.print(
+                f"{len(report.new_articles)} enqueued ({pending} pending in all); "
+                "run `horizonscan worker` to analyze them."
+            )
+        raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
     summary = None
     if analyze_ and report.new_articles:
         from horizonscan.llm.base import ConfigurationError
@@ -738,6 +774,156 @@ def collect(
         raise typer.Exit(EXIT_FAILED)
 
 
+# ----- workers (jobs/worker.py) -----------------------------------------------------------------
+
+EnqueueOpt = Annotated[
+    bool,
+    typer.Option(
+        "--enqueue",
+        help="Only store the articles as pending and exit; `horizonscan worker` processes analyze them.",
+    ),
+]
+
+
+def _pending(store: Any) -> int:
+    return int(store.limits.pending())
+
+
+def _enqueue(store: Any, settings: Any, items: Any, *, origin: Any, force: bool, as_json: bool) -> None:
+    from horizonscan.jobs.worker import enqueue_inputs
+
+    try:
+        report = asyncio.run(enqueue_inputs(store, settings, items, origin=origin, force=force))
+        pending = _pending(store)
+    finally:
+        store.close()
+    if as_json:
+        print(_dumps({**report.as_dict(), "pending": pending}, indent=2))
+    else:
+        for source, reason in [*report.failed, *report.skipped]:
+            err.print(f"[red]NOT ENQUEUED[/red] {_m(source)}: {_m(_scrub(reason))}", highlight=False)
+        err.print(
+            f"{len(report.enqueued)} enqueued, {len(report.known)} already analyzed ({pending} pending in "
+            "all); run `horizonscan worker` to analyze them.",
+            highlight=False,
+            markup=False,
+        )
+    if report.failed or report.skipped:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def worker(
+    concurrency: ConcurrencyOpt = None,
+    until_empty: Annotated[
+        bool, typer.Option("--until-empty", help="Exit once nothing is pending (default: keep waiting).")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", help="Seconds between looks at an empty queue.", min=0.01)
+    ] = 1.0,
+    corpus: Annotated[
+        bool,
+        typer.Option(
+            "--corpus/--no-corpus",
+            help="When the queue is empty and the corpus changed, run the corpus stage (stories, "
+            "trends, pages; one worker at a time).",
+        ),
+    ] = True,
+    pool: Annotated[
+        str, typer.Option("--pool", help="Workers that share one --max-cost budget and one --rpm/--tpm.")
+    ] = "default",
+    llm: LlmOpt = None,
+    out: OutOpt = None,
+    rpm: Annotated[
+        float | None,
+        typer.Option("--rpm", help="Max LLM requests per minute, all workers of the pool together."),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option("--tpm", help="Max LLM tokens per minute, all workers of the pool together."),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", help="The pool stops starting calls past this many USD in all."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", help="The pool stops starting calls past this many tokens in all."),
+    ] = None,
+    lease_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--lease-seconds",
+            help="How long a killed worker's articles wait before another takes them.",
+            min=0.1,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Analyze articles flagged as too short, paywall or error page.")
+    ] = False,
+    audit: AuditOpt = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyze pending articles (from `analyze --enqueue`, `collect --enqueue`); run any number, anywhere."""
+    from horizonscan.jobs.worker import WorkerOptions, run_worker
+    from horizonscan.llm.base import ConfigurationError
+
+    settings = _settings(
+        llm=llm, out=out, db=db, concurrency=concurrency, rpm=rpm, tpm=tpm, max_cost=max_cost,
+        max_tokens=max_tokens, lease_seconds=lease_seconds, audit=audit or None,
+    )  # fmt: skip
+    if corpus:
+        _check_out(settings.out)
+    store = _open_store(settings.db, create=False)  # a mistyped --db is said, not waited on forever
+    options = WorkerOptions(
+        concurrency=concurrency,
+        until_empty=until_empty,
+        poll_seconds=poll,
+        corpus=corpus,
+        force=force,
+        pool=pool,
+    )
+
+    def printer(result: Any) -> None:
+        err.print(
+            f"{result.status:<11} {_term(result.source)}  {_term(result.title or '')}",
+            highlight=False,
+            markup=False,
+        )
+
+    try:
+        report = asyncio.run(
+            run_worker(store, settings, options, log=_log, on_result=None if as_json else printer)
+        )
+    except ConfigurationError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from exc
+    finally:
+        store.close()
+    summary = report.summary
+    if as_json:
+        print(_dumps(report.as_dict(), indent=2))
+    else:
+        s = summary.as_dict()
+        err.print(
+            f"worker {report.owner}: {s['analyzed']} analyzed, {s['reused']} reused, {s['failed']} failed, "
+            f"{s['skipped']} skipped in {s['seconds']:.1f}s; {s['llm_calls']} LLM calls, ${s['cost_usd']:.4f}"
+            + (f" (pool: ${report.pool_spent:.4f})" if report.pool_spent is not None else "")
+            + f"; corpus stage run {report.corpus_runs}x.",
+            highlight=False,
+            markup=False,
+        )
+        if summary.stopped and not summary.fatal:
+            err.print(f"[yellow]Stopped:[/yellow] {_m(summary.stopped)}", highlight=False)
+    if summary.interrupted:
+        err.print("Interrupted: leases released; pending articles wait for the next worker.")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.fatal:
+        raise _fail(summary.fatal, EXIT_CONFIG)
+    if summary.stopped:
+        raise typer.Exit(EXIT_BUDGET)
+
+
 sources_app = typer.Typer(
     help="Recurring sources, refreshed by `horizonscan collect` with no argument.", no_args_is_help=True
 )
@@ -762,7 +948,7 @@ def sources_add(
         source = str(path.resolve())
     elif not source.lower().startswith(("http://", "https://")):
         raise _fail("only http(s) URLs, files and folders can be sources", EXIT_USAGE)
-    row = store.add_source(source, label=label)
+    row = store.sources.add_source(source, label=label)
     store.close()
     err.print(f"source {row.id}: {_term(row.spec)}", highlight=False, markup=False)
 
@@ -772,7 +958,7 @@ def sources_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """List the recurring sources."""
     settings = _settings(db=db)
     store = _open_store(settings.db, create=False)
-    rows = store.list_sources()
+    rows = store.sources.list_sources()
     store.close()
     data = [
         {
@@ -803,7 +989,7 @@ def sources_remove(
     """Remove a recurring source (its articles stay)."""
     settings = _settings(db=db)
     store = _open_store(settings.db, create=False)
-    removed = store.remove_source(key)
+    removed = store.sources.remove_source(key)
     store.close()
     if not removed:
         raise _fail(f"no source {key!r}; see: horizonscan sources list", EXIT_USAGE)
@@ -814,9 +1000,6 @@ def extract(
     files: Annotated[
         list[Path], typer.Argument(help="HTML, PDF, Markdown or text files.", show_default=False)
     ],
-    jsonl: Annotated[
-        bool, typer.Option("--jsonl", help="One JSON object per input (the only format).")
-    ] = True,
 ) -> None:
     """Print the extracted text and metadata of files, one JSON object per line (no LLM)."""
     from horizonscan.extract import ExtractionError, extract_file
@@ -881,7 +1064,7 @@ def similar(
             raise _fail(f"{article}: {exc}", EXIT_USAGE) from exc
         sig = build_signatures([doc.text], [doc.language], embedder=embedder)[0]
     found = corpus.neighbours(sig, k, exclude_id=exclude)
-    views = {v.id: v for v in store.views(only_analyzed=False, article_ids=[a for a, _ in found])}
+    views = {v.id: v for v in store.views.articles(only_analyzed=False, article_ids=[a for a, _ in found])}
     store.close()
     rows = []
     for aid, score in found:
@@ -925,7 +1108,7 @@ def stories(
 
     A listing writes no page: only `--synthesize`, when it made new story titles, rewrites the
     story pages and the index."""
-    from horizonscan.publishing import current_stories, publish_corpus, synthesize_stories
+    from horizonscan.jobs.corpus import list_stories, synthesize_stories
 
     settings = _settings(db=db, out=out, llm=llm, story_threshold=threshold)
     if synthesize:
@@ -941,17 +1124,7 @@ def stories(
             store.close()
             raise _fail(str(exc), EXIT_CONFIG) from exc
         err.print(f"{made} stories synthesized", highlight=False)
-    if made:
-        listed = publish_corpus(store, settings, log=_log).stories
-    else:
-        listed = current_stories(store, settings, log=_log)
-    if all_:
-        from horizonscan.publishing import build_story_views
-
-        everyone = {v.id: v for v in store.views(only_analyzed=False)}
-        listed = build_story_views(
-            store, {s: m for s, m in _all_stories(store).items()}, everyone, min_size=1
-        )
+    listed = list_stories(store, settings, single=all_, publish=made > 0, log=_log)
     store.close()
     data: list[dict[str, Any]] = [
         {
@@ -983,13 +1156,6 @@ def stories(
                 f"    #{a['id']:<5} [{a['language'] or '?'}] {_term(a['title'] or '')}  "
                 f"{_term(a['url'] or a['source'])}"
             )
-
-
-def _all_stories(store: Any) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for article, story in sorted(store.story_members().items()):
-        out.setdefault(story, []).append(article)
-    return out
 
 
 @app.command()
@@ -1057,7 +1223,7 @@ def usage(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """LLM calls, tokens and estimated cost, by model."""
     settings = _settings(db=db)
     store = _open_store(settings.db, create=False)
-    rows = store.usage()
+    rows = store.ledger.usage()
     store.close()
     if as_json:
         print(json.dumps({"models": rows, "total": _totals(rows)}, indent=2))
@@ -1089,6 +1255,34 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
+@app.command("migrate-db")
+def migrate_db(
+    src: Annotated[str, typer.Argument(help="The database to copy: an SQLite file or a postgresql:// URL.")],
+    dst: Annotated[str, typer.Argument(help="An empty (or new) database to copy into: URL or SQLite file.")],
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per insert.")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a whole corpus into another database (e.g. SQLite to PostgreSQL), then verify the
+    row counts of every table. The destination must be empty; the source is not changed."""
+    from horizonscan.store.copy import copy_database
+    from horizonscan.store.db import DatabaseError, MissingDatabase, shown
+
+    try:
+        counts = copy_database(src, dst, batch=batch)
+    except MissingDatabase as exc:
+        raise _fail(str(exc), EXIT_USAGE) from exc
+    except DatabaseError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from exc
+    if as_json:
+        rows = [{"table": c.table, "source": c.source, "destination": c.destination} for c in counts]
+        print(json.dumps({"source": shown(src), "destination": shown(dst), "tables": rows}, indent=2))
+        return
+    for c in counts:
+        print(f"{c.table:<22} {c.source:>9} → {c.destination:>9}")
+    total = sum(c.destination for c in counts)
+    err.print(f"copied {total} rows from {shown(src)} to {shown(dst)}; every count matches", markup=False)
+
+
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="json | csv | parquet")] = "json",
@@ -1107,9 +1301,8 @@ def export(
         raise _fail("parquet is binary: give --output FILE", EXIT_USAGE)
     settings = _settings(db=db)
     store = _open_store(settings.db, create=False)
-    from horizonscan.store.curation import CurationRepo
 
-    text = do_export(store.views(), fmt, output, curation=CurationRepo(store.engine))
+    text = do_export(store.views.articles(), fmt, output, curation=store.curation.marks())
     store.close()
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -1121,14 +1314,14 @@ def publish(
     db: DbOpt = None,
 ) -> None:
     """Rewrite every page, story page and the index from the database (no LLM call)."""
-    from horizonscan.publishing import publish_corpus
+    from horizonscan.jobs.corpus import publish_corpus
 
     settings = _settings(db=db, out=out)
     store = _open_store(settings.db, create=False)
-    if not store.has_analyses():
+    if not store.analyses.has_analyses():
         store.close()
         raise _fail(
-            f"nothing to publish: the database {settings.db} has no analyses, and the pages in "
+            f"nothing to publish: the database {_shown_db(settings.db)} has no analyses, and the pages in "
             f"{settings.out} were left as they are; run `horizonscan analyze` first (or give --db)",
             EXIT_FAILED,
         )
@@ -1202,7 +1395,7 @@ def logs(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log: each LLM call with its prompt and raw answer (kept when run with --audit)."""
-    from horizonscan.audit import NoSuchArticle, entries
+    from horizonscan.jobs.audit import NoSuchArticle, entries
 
     settings = _settings(db=db)
     store = _open_store(settings.db, create=False)
@@ -1289,7 +1482,7 @@ def serve(
     shown = host if host not in ("0.0.0.0", "::", "") else socket.gethostname()
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     if token is None:
-        err.print(f"horizonscan: {_term(settings.db)} at {url}  (Ctrl-C to stop)", markup=False)
+        err.print(f"horizonscan: {_term(_shown_db(settings.db))} at {url}  (Ctrl-C to stop)", markup=False)
     elif from_env:
         err.print(f"horizonscan at {url}?token=$HORIZONSCAN_TOKEN  (Ctrl-C to stop)", markup=False)
     else:
@@ -1377,7 +1570,7 @@ def site(
 
     Hidden articles and items are left out; stars and notes are shown. Ready for GitHub Pages.
     """
-    from horizonscan.publish.html_site import SiteError, build_site
+    from horizonscan.web.static_site import SiteError, build_site
 
     settings = _settings(db=db)
     store = _open_store(settings.db, create=False)

@@ -7,12 +7,13 @@ they cannot end up in a config dump, a page or the database.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONFIG_NAME = "horizonscan.toml"
 
@@ -21,7 +22,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     llm: str = "auto"
-    db: Path = Path("horizonscan.db")
+    # An SQLite file (Path), or a server URL such as postgresql://user@host/db (str, kept as given).
+    db: Path | str = Path("horizonscan.db")
     out: Path = Path("pages")
     concurrency: int | None = Field(default=None, ge=1, le=256)
     rpm: float | None = Field(default=None, gt=0)
@@ -57,8 +59,22 @@ class Settings(BaseModel):
     # run's articles wait this long before another run takes them over.
     lease_seconds: float = Field(default=120.0, gt=0)
 
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_path_or_url(cls, value: Any) -> Path | str:
+        """A URL stays a string (a Path would fold its `//`); anything else is a file path."""
+        text = str(value)
+        return text if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) else Path(text)
+
+    def db_file(self) -> Path | None:
+        """The SQLite file, or None when the database is a server."""
+        return self.db if isinstance(self.db, Path) else None
+
     def archive_dir(self) -> Path:
-        return self.archive or self.db.with_name(f"{self.db.stem}-raw")
+        if self.archive:
+            return self.archive
+        db = self.db_file() or Path("horizonscan.db")  # a server's archive: ./horizonscan-raw
+        return db.with_name(f"{db.stem}-raw")
 
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)

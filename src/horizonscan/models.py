@@ -8,6 +8,7 @@ Two families live here:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -450,6 +451,25 @@ class ArticleResult(BaseModel):
     llm_calls: int = 0
 
 
+@dataclass
+class ArticleView:
+    """An article with its newest analysis, as publishers, exporters and the web app read it.
+
+    A plain dataclass, not a pydantic model: the store builds thousands of them per page run
+    from rows it validated when writing them."""
+
+    id: int
+    source: str
+    url: str | None
+    origin: Origin | None
+    title: str | None
+    language: str | None
+    status: str
+    error: str | None
+    text_hash: str | None
+    analysis: Analysis | None
+
+
 # ----- asking the corpus (`horizonscan ask` and the web app) ------------------------------------
 class AskClaim(_Out):
     """One statement of an answer, with the numbered sources it comes from."""
@@ -742,3 +762,38 @@ class ExploreReport(BaseModel):
     note: str | None = None
     model: str | None = None
     cached: bool = False
+
+
+# ----- curation: what a team decides about articles and items ---------------------------------
+_SPACES = re.compile(r"\s+")
+
+
+def item_key(kind: str, name: str) -> str:
+    """`kind:name` with the name's whitespace folded and case dropped (at most 240 chars)."""
+    return f"{kind}:{_SPACES.sub(' ', name).strip().casefold()}"[:240]
+
+
+@dataclass
+class Curation:
+    starred: bool = False
+    hidden: bool = False
+    note: str | None = None
+    reviewed: bool = False  # items only (a signal someone has looked at)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.starred or self.hidden or self.note or self.reviewed)
+
+    def as_dict(self, *, item: bool = False) -> dict[str, object]:
+        out: dict[str, object] = {"starred": self.starred, "hidden": self.hidden, "note": self.note}
+        if item:
+            out["reviewed"] = self.reviewed
+        return out
+
+
+@dataclass
+class CurationMarks:
+    """All of a corpus's decisions, read once: articles by id, items by (article id, item_key)."""
+
+    articles: dict[int, Curation] = field(default_factory=dict)
+    items: dict[tuple[int, str], Curation] = field(default_factory=dict)

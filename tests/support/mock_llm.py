@@ -288,6 +288,7 @@ class MockLLMServer:
     reasoning_models: tuple[str, ...] = REASONING_MODELS
     api_key: str | None = None  # when set, other keys get 401 (OpenAI) / authentication_error
     n_ctx: int | None = None  # when set, GET /props answers like llama.cpp's llama-server
+    owned_by: str = "system"  # GET /v1/models as OpenAI says it; llama-cpp-python's server says "me"
     max_model_len: int | None = None  # when set, GET /v1/models answers like vLLM
     context_window: int = 1_000_000  # prompts larger than this (in tokens, chars/4) are refused
     port: int = 0
@@ -697,7 +698,8 @@ class MockLLMServer:
         )
 
     async def _models(self, request: Request) -> Response:
-        entry: dict[str, Any] = {"id": "mock", "object": "model", "owned_by": "me", "permissions": []}
+        entry: dict[str, Any] = {"id": "mock", "object": "model", "owned_by": self.owned_by}
+        entry["permissions"] = []
         if self.max_model_len is not None:
             entry["max_model_len"] = self.max_model_len
         return JSONResponse({"object": "list", "data": [entry]})

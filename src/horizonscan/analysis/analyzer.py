@@ -61,9 +61,10 @@ LOCAL_SECTIONS: tuple[tuple[tuple[str, ...], int, int], ...] = (
 LOCAL_SECTION_TOKENS = 1100
 SECTION_HELP = {
     "signals": "signals: changes that may matter in ten years, stated beyond the one company in the news",
-    "behaviors": "behaviors: things people or organisations start doing",
+    "behaviors": "behaviors: things people or organisations start doing, each named by what they do",
     "technologies": "technologies: technologies, products or techniques named in the article, not topics",
-    "issues": "issues: risks, tensions or open questions",
+    "issues": "issues: risks, tensions or open questions, each named as a problem (e.g. 'Shortage of "
+    "skilled installers')",
 }
 
 
@@ -267,16 +268,18 @@ class Analyzer:
 
     def _request(self, user: str, text: str | None = None) -> ChatRequest:
         schema = self.schema
+        grammar = constrained_schema([])  # for a grammar server reached through the quote path
         system = self.prompts.system
         if self.constrained:
             system = f"{system}\n{self.prompts.constrained}"
             if text is not None:
-                schema = constrained_schema(candidate_quotes(text))
+                schema = grammar = constrained_schema(candidate_quotes(text))
         return ChatRequest(
             system=system,
             messages=[Message("user", user)],
             schema=schema,
             max_output_tokens=self.max_output_tokens,
+            grammar_schema=grammar,
         )
 
     def _user(self, doc: Document, text: str, part_note: str = "") -> str:
@@ -371,6 +374,7 @@ class Analyzer:
             schema_name=request.schema_name,
             max_output_tokens=request.max_output_tokens,
             temperature=request.temperature,
+            grammar_schema=request.grammar_schema,
         )
         try:
             second = await self._ask(again, doc.text_hash, "reground")
@@ -403,13 +407,7 @@ class Analyzer:
             section = "; ".join(SECTION_HELP[f] for f in lists)
             if "title" in fields:
                 section = f"the title, summary, keywords, themes, category and type, and the {section}"
-            note = build_prompt(
-                self.prompts.sections,
-                blocks={"given": "\n".join(run.names) or "none yet"},
-                section=section,
-                least=least,
-                most=most,
-            )
+            note = build_prompt(self.prompts.sections, blocks={}, section=section, least=least, most=most)
             schema = _section_schema(fields, free or run.sentences, least, most)
             if "title" in fields:
                 head = await self.client.structured(
@@ -421,12 +419,12 @@ class Analyzer:
                 )
                 data.update(head)
             else:
-                data[lists[0]] = await run.section(note, schema, lists[0])
+                data[lists[0]] = await run.section(note, schema, lists[0], least)
             for field in lists:
                 for item in data[field]:
                     await run.own_sentence(item)
                     if field == "signals":
-                        await run.own_change(item, data[field])
+                        await run.own_signal(item, data[field])
                     run.names.append(item["name"])
         for field in ITEM_LISTS:
             data.setdefault(field, [])
@@ -476,6 +474,7 @@ class Analyzer:
                     messages=[Message("user", user)],
                     schema=self.schema,
                     max_output_tokens=self.max_output_tokens,
+                    grammar_schema=constrained_schema([]),
                 )
                 result = await self._ask(request, doc.text_hash, "reduce")
                 self._save_part(doc, merge_hash, 0, result)
@@ -552,14 +551,34 @@ class _LocalRun:
             purpose="analyze-section",
         )
 
-    async def section(self, note: str, schema: dict[str, Any], field: str) -> list[dict[str, Any]]:
-        try:
-            items = await self._ask(self.request(note, schema, LOCAL_SECTION_TOKENS), _parse_section(field))
-        except LLMFatal:
-            raise  # a dead key or provider stops the batch; only the model's own failures are absorbed
-        except LLMFailure:
-            return []  # one section lost never sinks the article's analysis
-        return [i.model_dump(mode="json") for i in items]
+    async def section(
+        self, note: str, schema: dict[str, Any], field: str, least: int
+    ) -> list[dict[str, Any]]:
+        """One list section. Items named like an earlier section's are dropped; when that leaves
+        fewer than `least`, the section is asked once more with the taken names listed (only
+        then: a small model shown names tends to copy them)."""
+        taken = {_norm(n) for n in self.names}
+        kept: list[dict[str, Any]] = []
+        for attempt in range(2):
+            if attempt:
+                taken_note = build_prompt(
+                    self.analyzer.prompts.taken, blocks={"taken": "\n".join(self.names)}
+                )
+                note = f"{note}\n{taken_note}"
+            try:
+                items = await self._ask(
+                    self.request(note, schema, LOCAL_SECTION_TOKENS), _parse_section(field)
+                )
+            except LLMFatal:
+                raise  # a dead key or provider stops the batch; only the model's own failures are absorbed
+            except LLMFailure:
+                return kept  # one section lost never sinks the article's analysis
+            fresh = [i.model_dump(mode="json") for i in items if _norm(i.name) not in taken]
+            if len(fresh) > len(kept):
+                kept = fresh
+            if len(kept) >= least or len(fresh) == len(items):
+                break
+        return kept
 
     async def own_sentence(self, item: dict[str, Any]) -> None:
         """Give `item` a sentence no earlier item cites, when one is left."""
@@ -578,25 +597,23 @@ class _LocalRun:
                 pass  # the shared sentence stays; the item is still grounded
         self.used.add(item["evidence"])
 
-    async def own_change(self, signal: dict[str, Any], signals: list[dict[str, Any]]) -> None:
-        """Give a signal that repeats an earlier one's change or outlook its own."""
-        earlier = signals[: signals.index(signal)]
-        if not any(
-            _norm(signal["change"]) == _norm(o["change"]) or _norm(signal["ten_year"]) == _norm(o["ten_year"])
-            for o in earlier
-        ):
+    async def own_signal(self, signal: dict[str, Any], signals: list[dict[str, Any]]) -> None:
+        """Give a signal that repeats an earlier one's description, change or outlook its own."""
+        earlier = signals[: next(i for i, s in enumerate(signals) if s is signal)]
+        fields = ("description", "change", "ten_year")
+        if not any(_norm(signal[f]) == _norm(o[f]) for o in earlier for f in fields):
             return
         note = build_prompt(
             self.analyzer.prompts.refill,
             blocks={
-                "signal": f"{signal['name']}: {signal['description']}",
-                "others": "\n".join(f"{o['change']} / {o['ten_year']}" for o in earlier),
+                "signal": signal["name"],
+                "others": "\n".join(f"{o['description']} / {o['change']} / {o['ten_year']}" for o in earlier),
             },
         )
         text = {"type": "string", "minLength": 12, "maxLength": 200}
-        schema = _closed({"change": dict(text), "ten_year": dict(text)})
+        schema = _closed({f: dict(text) for f in fields})
         try:
-            fresh = await self._ask(self.request(note, schema, 200), _parse_fields(("change", "ten_year")))
+            fresh = await self._ask(self.request(note, schema, 300), _parse_distinct(fields, earlier))
         except LLMFatal:
             raise  # a dead key or provider stops the batch; only the model's own failures are absorbed
         except LLMFailure:
@@ -625,12 +642,37 @@ def _parse_fields(names: Sequence[str]) -> Callable[[str], dict[str, str]]:
     return parse
 
 
+def _parse_distinct(
+    names: Sequence[str], others: Sequence[dict[str, Any]]
+) -> Callable[[str], dict[str, str]]:
+    """Like `_parse_fields`, refusing a value that repeats one of `others` (so it is asked again)."""
+    base = _parse_fields(names)
+
+    def parse(text: str) -> dict[str, str]:
+        out = base(text)
+        for name, value in out.items():
+            if any(_norm(value) == _norm(str(o.get(name, ""))) for o in others):
+                raise ValueError(f"{name} repeats another signal's; write one of its own")
+        return out
+
+    return parse
+
+
 def _parse_head(text: str) -> dict[str, Any]:
     """The local model's first section: everything but behaviors, technologies and issues."""
     data = _json_body(text)
-    out = parse_output(json.dumps({**data, "behaviors": [], "technologies": [], "issues": []}))
-    dumped = out.model_dump(mode="json")
-    return {k: v for k, v in dumped.items() if k not in ("behaviors", "technologies", "issues")}
+    empty: dict[str, list[Any]] = {"signals": [], "behaviors": [], "technologies": [], "issues": []}
+    out = parse_output(json.dumps({**data, **empty}))
+    head: dict[str, Any] = out.model_dump(mode="json", exclude=set(empty))
+    # Signals that repeat each other are kept here (not deduplicated): each gets its own words next.
+    raw = data.get("signals")
+    signals = (
+        [s for s in raw if isinstance(s, dict) and s.get("name") and s.get("description")]
+        if isinstance(raw, list)
+        else []
+    )
+    head["signals"] = [s.model_dump(mode="json") for s in _SIGNALS.validate_python(signals[:MAX_ITEMS])]
+    return head
 
 
 def _section_schema(fields: Sequence[str], choices: list[str], least: int, most: int) -> dict[str, Any]:

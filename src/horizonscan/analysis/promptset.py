@@ -30,9 +30,10 @@ class PromptSet:
     reduce: str
     constrained: str  # added to the system prompt for grammar-constrained (small, local) models
     reground: str  # re-ask naming each item whose evidence was not found ({problems}, {language})
-    sections: str  # the local model's per-section call ({section}, {least}, {most}, {given})
+    sections: str  # the local model's per-section call ({section}, {least}, {most})
     pick: str  # the local model: a sentence of its own for an item whose sentence was taken ({item})
-    refill: str  # the local model: a change and outlook of its own for a signal ({signal}, {others})
+    refill: str  # the local model: a description, change and outlook of its own ({signal}, {others})
+    taken: str  # the local model: a section asked again, its repeated names listed ({taken})
     story: str  # story synthesis ({analyses})
 
     @property
@@ -40,7 +41,7 @@ class PromptSet:
         return hashlib.sha256(
             "\0".join(
                 (self.system, self.user, self.repair, self.reduce, self.constrained, self.reground,
-                 self.sections, self.pick, self.refill)
+                 self.sections, self.pick, self.refill, self.taken)
             ).encode()
         ).hexdigest()  # fmt: skip
 
@@ -81,7 +82,8 @@ def _read(name: str, fname: str) -> str:
 
 
 PROMPT_FILES = (
-    "system", "user", "repair", "reduce", "constrained", "reground", "sections", "pick", "refill", "story",
+    "system", "user", "repair", "reduce", "constrained", "reground", "sections", "pick", "refill", "taken",
+    "story",
 )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from horizonscan.analysis.promptset import build_prompt, load_story_prompt
 from horizonscan.llm.base import ChatRequest, Message
+from horizonscan.llm.client import LLMClient
 from horizonscan.models import Analysis, StorySynthesis
 
 STORY_SYSTEM = "You are a foresight analyst. Answer with the JSON object only."
@@ -45,3 +46,12 @@ def story_request(analyses: Sequence[Analysis]) -> ChatRequest:
 
 def parse_story(text: str) -> StorySynthesis:
     return StorySynthesis.model_validate_json(text)
+
+
+async def synthesize_story(
+    client: LLMClient, analyses: Sequence[Analysis], *, repair_prompt: str
+) -> StorySynthesis:
+    """One story's merged title and summary: one structured call (re-asked like any analysis)."""
+    return await client.structured(
+        story_request(analyses), parse_story, repair_prompt=repair_prompt, purpose="story"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
@@ -47,6 +47,10 @@ class ChatRequest:
     schema_name: str = "analysis"
     max_output_tokens: int = 2000
     temperature: float = 0.2
+    # For servers that compile the schema into a grammar (llama.cpp's `json_object` + `schema`):
+    # the same shape with counts and lengths bounded, so a small model cannot loop on a list until
+    # the token cap. Hosted strict modes get `schema` (they ignore or refuse such bounds).
+    grammar_schema: dict[str, Any] | None = None
 
     def chars(self) -> int:
         """Request size as sent (prompt + schema), used by the ledger and the benches."""
@@ -63,7 +67,6 @@ class ChatResponse:
     input_tokens: int = 0
     output_tokens: int = 0
     finish_reason: str = "stop"  # "length" means the output was cut
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class ProviderError(Exception):
@@ -111,12 +114,15 @@ class Provider(ABC):
     name: str = "provider"
     model: str = ""
     default_concurrency: int = 8
-    # True when the schema is enforced by a grammar and costs no prompt tokens (local llama.cpp):
-    # the analyzer then sends a stricter, per-article schema.
-    constrained_decoding: bool = False
     modes: tuple[str, ...] = ("default",)
     _mode_floor: int = 0
     _context_tokens: int | None = None
+
+    @property
+    def constrained_decoding(self) -> bool:
+        """True when the schema is enforced by a grammar and costs no prompt tokens (llama.cpp):
+        the analyzer then works section by section with a stricter, per-article schema."""
+        return False
 
     @property
     def spec(self) -> str:

@@ -4,7 +4,7 @@ Many requests go out at once, each keyed by a `custom_id`; the provider answers 
 request is built by the same provider code as an ordinary call (`_payload`, in the provider's best
 structured-output mode), and each answer comes back as the same `ChatResponse` an ordinary call
 returns, so it is parsed and checked exactly the same way. Nothing here touches the database:
-`batch_jobs.py` persists the batches and ingests their answers.
+`jobs/provider_batch.py` persists the batches and ingests their answers.
 
 - OpenAI: the requests are a JSONL file uploaded to `/v1/files` (purpose `batch`), then
   `POST /v1/batches` (endpoint `/v1/chat/completions`, completion window `24h`); `GET

@@ -10,6 +10,11 @@ So, once per run, with a short timeout, and never fatally, we ask where the serv
   (`num_ctx` in the Modelfile's parameters), else Ollama's small default, 4096.
 
 Anything else gets a conservative 8192 (`--context-tokens` / `context_tokens` overrides all).
+
+The same probe tells whether the server is llama.cpp (`llama-server` answers `/props`;
+llama-cpp-python's `llama_cpp.server` lists its models as `owned_by: "me"`): there the schema is
+compiled into a grammar, so the analyzer can send the stricter per-article schema (evidence as a
+choice among the article's own sentences) that keeps a small model from translating its quotes.
 """
 
 from __future__ import annotations
@@ -100,19 +105,37 @@ def _from_ollama(client: httpx.Client, root: str, model: str) -> int | None:
     return OLLAMA_DEFAULT
 
 
-def discover_context(base_url: str, model: str, *, key: str = "", timeout: float = PROBE_TIMEOUT) -> int:
-    """The server's context window in tokens, or a conservative default; never raises."""
+GRAMMAR_OWNERS = frozenset({"me", "llamacpp"})  # llama-cpp-python's server, llama.cpp's llama-server
+
+
+def _grammar_server(props: Any, models: Any) -> bool:
+    if isinstance(props, dict) and "default_generation_settings" in props:
+        return True
+    entries = models.get("data") if isinstance(models, dict) else None
+    return isinstance(entries, list) and any(
+        isinstance(e, dict) and e.get("owned_by") in GRAMMAR_OWNERS for e in entries
+    )
+
+
+def discover_server(
+    base_url: str, model: str, *, key: str = "", timeout: float = PROBE_TIMEOUT
+) -> tuple[int, bool]:
+    """(context window in tokens or a conservative default, whether decoding is grammar-constrained);
+    never raises."""
     root = _root(base_url)
     base = base_url.split("?", 1)[0].rstrip("/")
     query = dict(parse_qsl(urlsplit(base_url).query))  # e.g. ?key=… travels with every request
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         with httpx.Client(timeout=timeout, headers=headers, params=query, follow_redirects=False) as client:
-            found = _from_props(_get(client, f"{root}/props"))
+            props = _get(client, f"{root}/props")
+            models = _get(client, f"{base}/models")
+            grammar = _grammar_server(props, models)
+            found = _from_props(props)
             if found is None:
-                found = _from_models(_get(client, f"{base}/models"), model)
+                found = _from_models(models, model)
             if found is None:
                 found = _from_ollama(client, root, model)
     except httpx.HTTPError:
-        found = None  # unreachable or too slow: the first real call will say so
-    return found or DEFAULT_SELF_HOSTED
+        found, grammar = None, False  # unreachable or too slow: the first real call will say so
+    return found or DEFAULT_SELF_HOSTED, grammar

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 
 class BudgetExceeded(Exception):
@@ -18,6 +19,7 @@ class Reservation:
     cost: float
     tokens: int
     settled: bool = False
+    key: int | None = None  # the shared backend's reservation (SharedBudget), if any
 
 
 class Budget:
@@ -125,3 +127,106 @@ class RateLimiter:
                     continue
                 while (delay := bucket.wait_time(amount)) > 0:
                     await asyncio.sleep(delay)
+
+
+# ----- limits shared by many processes (workers) -------------------------------------------------
+# The caps above live in one process. Workers on several machines share theirs through a backend
+# the job layer injects (the database: `store/limits.py`); llm/ only knows these small protocols.
+
+
+@dataclass(frozen=True)
+class SharedVerdict:
+    """A backend's answer to a reservation: `held` (go; settle `key`), `wait`, or `spent`."""
+
+    outcome: Literal["held", "wait", "spent"]
+    key: int | None = None
+
+
+class BudgetBackend(Protocol):
+    """Reserves and settles against caps shared by every process of a pool, atomically."""
+
+    def reserve(
+        self, cost: float, tokens: int, max_cost: float | None, max_tokens: int | None
+    ) -> SharedVerdict: ...
+
+    def settle(self, key: int, cost: float, tokens: int) -> None: ...
+
+
+class BucketBackend(Protocol):
+    """Token buckets shared by every process of a pool: `take` returns 0 when `amount` was taken,
+    else the seconds to wait before asking again."""
+
+    def take(self, bucket: str, rate_per_min: float, amount: float) -> float: ...
+
+
+class SharedBudget(Budget):
+    """`Budget` whose spend and reservations live in a shared backend: N workers with the same
+    `--max-cost X` together stop under X, overshooting by at most the calls in flight.
+
+    This object still counts what this process spent (`cost`, `tokens`), for its own report.
+    """
+
+    def __init__(
+        self,
+        backend: BudgetBackend,
+        max_cost: float | None = None,
+        max_tokens: int | None = None,
+        *,
+        poll: float = 0.05,
+    ) -> None:
+        super().__init__(max_cost, max_tokens)
+        self.backend = backend
+        self.poll = poll
+
+    async def reserve(self, cost: float, tokens: int) -> Reservation:
+        delay = self.poll
+        while True:
+            verdict = await asyncio.to_thread(
+                self.backend.reserve, cost, tokens, self.max_cost, self.max_tokens
+            )
+            if verdict.outcome == "held":
+                break
+            if verdict.outcome == "spent":
+                cap = (
+                    f"--max-cost ${self.max_cost:.4f}"
+                    if self.max_cost is not None
+                    else f"--max-tokens {self.max_tokens}"
+                )
+                raise BudgetExceeded(f"shared budget reached ({cap}, all workers together)")
+            await asyncio.sleep(delay)  # other workers' calls in flight hold the rest: poll
+            delay = min(1.0, delay * 1.5)
+        self.reserved_cost += cost
+        self.reserved_tokens += tokens
+        self._in_flight += 1
+        return Reservation(cost, tokens, key=verdict.key)
+
+    def settle(self, reservation: Reservation, cost: float, tokens: int) -> None:
+        if reservation.settled:
+            return
+        if reservation.key is not None:
+            self.backend.settle(reservation.key, cost, tokens)
+        super().settle(reservation, cost, tokens)
+
+
+class SharedRateLimiter(RateLimiter):
+    """`--rpm` / `--tpm` as buckets shared by every worker of a pool (named `<prefix>:rpm`, …)."""
+
+    def __init__(
+        self, backend: BucketBackend, prefix: str, rpm: float | None = None, tpm: float | None = None
+    ) -> None:
+        super().__init__(None, None)
+        self.backend = backend
+        self.prefix = prefix
+        self.rpm = rpm
+        self.tpm = tpm
+
+    async def acquire(self, tokens: int) -> None:
+        if not self.rpm and not self.tpm:
+            return
+        async with self._lock:
+            for name, rate, amount in (("rpm", self.rpm, 1.0), ("tpm", self.tpm, float(tokens))):
+                if not rate:
+                    continue
+                bucket = f"{self.prefix}:{name}"
+                while (delay := await asyncio.to_thread(self.backend.take, bucket, rate, amount)) > 0:
+                    await asyncio.sleep(min(delay, 1.0))  # ask again: others may have taken it

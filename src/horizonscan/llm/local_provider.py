@@ -20,7 +20,6 @@ _LOAD_LOCK = threading.Lock()
 class LocalProvider(Provider):
     name = "local"
     default_concurrency = 1
-    constrained_decoding = True
     modes = ("grammar",)  # llama.cpp's JSON-schema grammar: nothing to step down to
 
     def __init__(
@@ -50,6 +49,10 @@ class LocalProvider(Provider):
         # Small models loop and copy under near-greedy decoding; these settings keep them varied.
         self.sampling = {"repeat_penalty": 1.1, "presence_penalty": 0.0, "frequency_penalty": 0.0}
         self.sampling.update(sampling or {})
+
+    @property
+    def constrained_decoding(self) -> bool:
+        return True  # llama.cpp's grammar, in process
 
     def _load(self) -> Any:
         if self._llm is not None:

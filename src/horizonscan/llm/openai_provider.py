@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import openai
 
 from horizonscan.llm.base import ChatRequest, ChatResponse, ConfigurationError, Provider, ProviderError
-from horizonscan.llm.context import discover_context
+from horizonscan.llm.context import discover_server
 from horizonscan.llm.errors import (
     ErrorInfo,
     context_limit,
@@ -95,6 +95,8 @@ class OpenAIProvider(Provider):
         self._client_obj: Any = None
         self._context_tokens = context_tokens
         self._context_known = context_tokens is not None
+        self._probed = False
+        self._grammar = False
         reasoning = is_reasoning_model(model)
         self.token_param = "max_completion_tokens" if reasoning else "max_tokens"
         self.send_temperature = not reasoning
@@ -109,16 +111,32 @@ class OpenAIProvider(Provider):
             self._client_obj = openai.AsyncOpenAI(**args)
         return self._client_obj
 
-    # ---- context window ---------------------------------------------------------------------
+    # ---- what the server is: context window, grammar ------------------------------------------
+    def _probe(self) -> None:
+        """Once per run, for a self-hosted server only: its context window and whether it decodes
+        under a grammar (see llm/context.py). OpenAI itself is never probed."""
+        if self._probed:
+            return
+        self._probed = True
+        if not self.base_url or urlsplit(self.base_url).hostname == "api.openai.com":
+            if not self._context_known:
+                self._context_tokens, self._context_known = OPENAI_CONTEXT, True
+            return
+        context, self._grammar = discover_server(self.base_url, self.model, key=self._secret)
+        if not self._context_known:
+            self._context_tokens, self._context_known = context, True
+
+    @property
+    def constrained_decoding(self) -> bool:
+        """True for llama.cpp servers: the analyzer then sends the per-article constrained schema."""
+        self._probe()
+        return self._grammar
+
     @property
     def context_tokens(self) -> int:
         """The setting, else what the server says, else 128 k on OpenAI and 8192 elsewhere."""
         if not self._context_known:
-            self._context_known = True
-            if not self.base_url or urlsplit(self.base_url).hostname == "api.openai.com":
-                self._context_tokens = OPENAI_CONTEXT
-            else:
-                self._context_tokens = discover_context(self.base_url, self.model, key=self._secret)
+            self._probe()
         return self._context_tokens or OPENAI_CONTEXT
 
     @context_tokens.setter
@@ -129,7 +147,7 @@ class OpenAIProvider(Provider):
     # ---- the request ------------------------------------------------------------------------
     def _payload(self, request: ChatRequest, mode: str) -> dict[str, Any]:
         system = request.system
-        if mode != "json_schema":
+        if mode != "json_schema" and not (mode == "json_object_schema" and self._grammar):
             schema = json.dumps(request.schema, separators=(",", ":"))
             system += f"\n\nReturn only a JSON object valid against this JSON schema:\n{schema}"
         messages = [{"role": "system", "content": system}]
@@ -147,7 +165,8 @@ class OpenAIProvider(Provider):
                 "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
             }
         elif mode == "json_object_schema":
-            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+            bounded = request.grammar_schema or request.schema
+            kwargs["response_format"] = {"type": "json_object", "schema": bounded}
         elif mode == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs

@@ -16,18 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from horizonscan.models import CheckedItem
-from horizonscan.store.curation import Curation, CurationRepo, item_key
-from horizonscan.store.repo import ArticleView
+from horizonscan.models import ArticleView, CheckedItem, Curation, CurationMarks, item_key
 
 FORMATS = ("json", "csv", "parquet")
 
 
-def nested(views: Sequence[ArticleView], curation: CurationRepo | None = None) -> list[dict[str, Any]]:
+def nested(views: Sequence[ArticleView], curation: CurationMarks | None = None) -> list[dict[str, Any]]:
     """`curation`: the team's stars, hidden flags, notes and reviews, exported with what they mark."""
     out = []
-    art_cur = curation.articles() if curation is not None else {}
-    item_cur = curation.items() if curation is not None else {}
+    art_cur = curation.articles if curation is not None else {}
+    item_cur = curation.items if curation is not None else {}
     for v in views:
         if v.analysis is None:
             continue
@@ -68,7 +66,7 @@ def nested(views: Sequence[ArticleView], curation: CurationRepo | None = None) -
     return out
 
 
-def flat(views: Sequence[ArticleView], curation: CurationRepo | None = None) -> list[dict[str, Any]]:
+def flat(views: Sequence[ArticleView], curation: CurationMarks | None = None) -> list[dict[str, Any]]:
     """One row per item, with the article's fields repeated: what a pivot table wants."""
     rows = []
     for art in nested(views, curation):
@@ -101,7 +99,7 @@ def neutralise(value: Any) -> Any:
 
 
 def export(
-    views: Sequence[ArticleView], fmt: str, path: Path | None, *, curation: CurationRepo | None = None
+    views: Sequence[ArticleView], fmt: str, path: Path | None, *, curation: CurationMarks | None = None
 ) -> str | None:
     """Write to `path` (or return text for stdout, json/csv only)."""
     if fmt == "json":

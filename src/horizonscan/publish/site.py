@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from horizonscan.extract.language import language_name
+from horizonscan.models import ArticleView
 from horizonscan.publish.markdown import Neighbour, inline, render_page, slugify
-from horizonscan.store.repo import ArticleView
 
 _PAGE_ID = re.compile(r"-\d+\.md$")
 

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from horizonscan.extract.language import language_name
-from horizonscan.models import CheckedItem
+from horizonscan.models import ArticleView, CheckedItem
 from horizonscan.publish.markdown import ITEM_SECTIONS, inline, safe_url, table
 from horizonscan.similarity.items import MergedItem
-from horizonscan.store.repo import ArticleView
 
 # A story merges several articles' items: their quotes stay on the article pages, so the
 # evidence column gives way to the sources (the numbered articles that reported each item).

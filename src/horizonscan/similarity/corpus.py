@@ -26,7 +26,7 @@ from horizonscan.similarity.pairs import (
 )
 from horizonscan.similarity.stories import StoryGrouper
 from horizonscan.similarity.text import entity_tokens, word_shingles
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.schema import SignatureRow
 
 EMBED_BATCH = 256
@@ -74,9 +74,9 @@ def ensure_signatures(
     store: Store, *, embedder: Embedder | None = None, log: Callable[[str], None] | None = None
 ) -> int:
     """Compute and store the signatures of texts that have none (or another embedder's)."""
-    articles = store.articles_with_text()
+    articles = store.articles.articles_with_text()
     emb = embedder or get_embedder()
-    rows = store.signature_rows([h for _, h, _ in articles])
+    rows = store.signatures.signature_rows([h for _, h, _ in articles])
     have = {h for h, row in rows.items() if row.embedder == emb.name}
     langs: dict[str, str | None] = {}
     for _, h, lang in articles:
@@ -89,11 +89,30 @@ def ensure_signatures(
     hashes = list(langs)
     for i in range(0, len(hashes), EMBED_BATCH):
         part = hashes[i : i + EMBED_BATCH]
-        texts = store.texts(part)
+        texts = store.articles.texts(part)
         part = [h for h in part if h in texts]
         sigs = build_signatures([texts[h] for h in part], [langs[h] for h in part], embedder=emb)
-        store.add_signature_rows(to_row(h, s, emb.name) for h, s in zip(part, sigs, strict=True))
+        store.signatures.add_signature_rows(to_row(h, s, emb.name) for h, s in zip(part, sigs, strict=True))
     return len(hashes)
+
+
+def add_signatures(store: Store, docs: Sequence[tuple[str, str, str | None]], *, embedder: Embedder) -> int:
+    """Store the signatures of these (text hash, text, language) that have none for `embedder`.
+
+    The batch calls this as documents arrive, while it waits on the provider, so that
+    `ensure_signatures` after the last answer finds them done."""
+    rows = store.signatures.signature_rows([h for h, _, _ in docs])
+    todo: dict[str, tuple[str, str | None]] = {}
+    for h, text, lang in docs:
+        row = rows.get(h)
+        if row is None or row.embedder != embedder.name:
+            todo.setdefault(h, (text, lang))
+    if not todo:
+        return 0
+    texts, langs = [t for t, _ in todo.values()], [lang for _, lang in todo.values()]
+    sigs = build_signatures(texts, langs, embedder=embedder)
+    store.signatures.add_signature_rows(to_row(h, s, embedder.name) for h, s in zip(todo, sigs, strict=True))
+    return len(todo)
 
 
 def find_near_duplicate(
@@ -112,17 +131,17 @@ def find_near_duplicate(
     so boilerplate-heavy corpora do not turn this into a scan.
     """
     keys = near_duplicate_key(text)
-    store.add_neardup_keys(text_hash, keys)
+    store.signatures.add_neardup_keys(text_hash, keys)
     if not candidates_with:
         return None
-    counts = store.neardup_candidates(keys)
+    counts = store.signatures.neardup_candidates(keys)
     found = sorted(
         (h for h, n in counts.items() if n >= min_bands and h in candidates_with and h != text_hash),
         key=lambda h: (-counts[h], h),
     )[:max_checks]
     if not found:
         return None
-    texts = store.texts(found)
+    texts = store.articles.texts(found)
     mine = word_shingles(text)
     for other in found:
         if other in texts and jaccard(mine, word_shingles(texts[other])) >= DEFAULT_JACCARD:
@@ -141,9 +160,9 @@ class Corpus:
 
     @classmethod
     def load(cls, store: Store) -> Corpus:
-        articles = store.articles_with_text()
-        rows = store.signature_rows([h for _, h, _ in articles])
-        english = store.english_of(rows)
+        articles = store.articles.articles_with_text()
+        rows = store.signatures.signature_rows([h for _, h, _ in articles])
+        english = store.analyses.english_of(rows)
         articles = [a for a in articles if a[1] in rows]
         dim = next(iter(rows.values())).dim if rows else 512
         sigs = {h: from_row(r, english.get(h)) for h, r in rows.items()}
@@ -223,8 +242,8 @@ def update_stories(
     corpus = Corpus.load(store)
     scorer = get_scorer()
     thr = scorer.threshold if threshold is None else threshold
-    members = store.story_members()
-    regroup = store.meta("story_threshold") != f"{thr:.6f}"
+    members = store.stories.story_members()
+    regroup = store.meta.get("story_threshold") != f"{thr:.6f}"
     grouper = StoryGrouper(thr, k=k, dim=corpus.index.dim, scorer=scorer)
     ids = corpus.article_ids
     vectors = corpus.index.vectors
@@ -239,12 +258,12 @@ def update_stories(
     placed = grouper.add_batch(ids[start:], vectors[start:], sigs[start:]) if start < len(ids) else []
     new_members = {a: cast(int, s) for a, s in zip(ids[start:], placed, strict=True)}
     if regroup:
-        store.set_story_members(new_members, replace=True)
-        store.set_meta("story_threshold", f"{thr:.6f}")
+        store.stories.set_story_members(new_members, replace=True)
+        store.meta.set("story_threshold", f"{thr:.6f}")
     elif new_members:
-        store.set_story_members(new_members)
+        store.stories.set_story_members(new_members)
     stories: dict[int, list[int]] = {}
-    for a, s in store.story_members().items():
+    for a, s in store.stories.story_members().items():
         stories.setdefault(s, []).append(a)
     order = {a: i for i, a in enumerate(ids)}
     for members_list in stories.values():

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from horizonscan.store.repo import Store
+from horizonscan.store.base import HasEngine
 from horizonscan.store.schema import ArticleRow, CallRow, utcnow
 from horizonscan.store.schema_batches import ProviderBatchItemRow, ProviderBatchRow
 
@@ -85,7 +85,7 @@ class BatchRepo:
         self.engine = engine
 
     @classmethod
-    def of(cls, store: Store) -> BatchRepo:
+    def of(cls, store: HasEngine) -> BatchRepo:
         return cls(store.engine)
 
     @contextmanager

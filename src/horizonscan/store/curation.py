@@ -1,30 +1,23 @@
 """Curation: what a team decides about articles and items (star, hide, note, reviewed).
 
-A repository of its own over the Store's engine (the big `Store` class is split per aggregate
-later). Decisions outlive re-analyses: articles are keyed by id, items by their article and
+A repository of its own over the Store's engine (`store.curation`). Decisions outlive
+re-analyses: articles are keyed by id, items by their article and
 `item_key(kind, name)`, since item rows are rewritten whenever an analysis is saved.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from horizonscan.models import Curation, CurationMarks
+from horizonscan.store import dialect
 from horizonscan.store.schema import utcnow
 from horizonscan.store.schema_web import ArticleCurationRow, ItemCurationRow
 
 MAX_NOTE_CHARS = 4000
-_SPACES = re.compile(r"\s+")
-
-
-def item_key(kind: str, name: str) -> str:
-    """`kind:name` with the name's whitespace folded and case dropped (at most 240 chars)."""
-    return f"{kind}:{_SPACES.sub(' ', name).strip().casefold()}"[:240]
 
 
 def clean_note(note: str | None) -> str | None:
@@ -35,29 +28,15 @@ def clean_note(note: str | None) -> str | None:
     return note[:MAX_NOTE_CHARS] or None
 
 
-@dataclass
-class Curation:
-    starred: bool = False
-    hidden: bool = False
-    note: str | None = None
-    reviewed: bool = False  # items only (a signal someone has looked at)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.starred or self.hidden or self.note or self.reviewed)
-
-    def as_dict(self, *, item: bool = False) -> dict[str, object]:
-        out: dict[str, object] = {"starred": self.starred, "hidden": self.hidden, "note": self.note}
-        if item:
-            out["reviewed"] = self.reviewed
-        return out
-
-
 class CurationRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # ----- reads ----------------------------------------------------------------------------
+    def marks(self) -> CurationMarks:
+        """Every decision, for an export that carries them (publish/ never reads the store)."""
+        return CurationMarks(articles=self.articles(), items=self.items())
+
     def articles(self, article_ids: Iterable[int] | None = None) -> dict[int, Curation]:
         """Curation of these articles (all curated articles when None); uncurated ones are absent."""
         q = select(ArticleCurationRow)
@@ -111,7 +90,7 @@ class CurationRepo:
             values["hidden"] = hidden
         if note is not None or clear_note:
             values["note"] = clean_note(note)
-        stmt = sqlite_insert(ArticleCurationRow).values(
+        stmt = dialect.insert(self.engine, ArticleCurationRow).values(
             article_id=article_id,
             starred=bool(values.get("starred", False)),
             hidden=bool(values.get("hidden", False)),
@@ -140,7 +119,7 @@ class CurationRepo:
                 values[name] = value
         if note is not None or clear_note:
             values["note"] = clean_note(note)
-        stmt = sqlite_insert(ItemCurationRow).values(
+        stmt = dialect.insert(self.engine, ItemCurationRow).values(
             article_id=article_id,
             item_key=key[:240],
             starred=bool(values.get("starred", False)),

@@ -1,4 +1,4 @@
-"""Full-text search and filtered listing of the analyzed corpus (SQLite FTS5).
+"""Full-text search and filtered listing of the analyzed corpus (SQLite FTS5, PostgreSQL tsvector).
 
 Why a separate index: the articles, analyses and items tables are shaped for the pipeline, and
 filtering 10 000 articles by theme, STEEP+V dimension or horizon through them means joins over
@@ -7,6 +7,10 @@ filtering 10 000 articles by theme, STEEP+V dimension or horizon through them me
 0006) queue every article whose analysis or metadata changes in `search_dirty`; `sync()` rebuilds
 only those rows, and costs one indexed read when nothing changed, so readers call it before
 every query.
+
+On PostgreSQL `search_fts` is a plain table with a `tsvector` column (GIN index) and the same
+queue is filled by PL/pgSQL triggers (migration 0006); `fts_query` / `ts_query` and `_Fts`
+below are the only places that know which full-text engine answers.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from datetime import date as date_type
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
+
+from horizonscan.store import dialect
 
 # Same DDL as migration 0006: a later migration that rebuilds one of these tables (Alembic batch
 # mode copies tables) drops its triggers, so `ensure_triggers` puts them back.
@@ -154,6 +160,88 @@ def fts_query(q: str, *, any_term: bool = False, drop_stopwords: bool = False) -
     if not parts:
         return None
     return (" OR " if any_term else " AND ").join(parts)
+
+
+def ts_query(q: str, *, any_term: bool = False, drop_stopwords: bool = False) -> str | None:
+    """`fts_query` for PostgreSQL's `to_tsquery('simple', …)`: the same phrases and prefixes,
+    folded as the index is. Tokens are `\\w+` runs, quoted, so nothing typed is syntax."""
+    parts: list[str] = []
+    for phrase, word in re.findall(r'"([^"]*)"|(\S+)', q):
+        tokens = [_fold(t) for t in _TOKEN.findall(phrase or word)]
+        if drop_stopwords:
+            tokens = [t for t in tokens if t not in STOPWORDS]
+        tokens = [t.replace("'", "") for t in tokens if t]
+        if not tokens:
+            continue
+        quoted = [f"'{t}'" for t in tokens]
+        if not phrase:
+            quoted[-1] += ":*"
+        parts.append("(" + " <-> ".join(quoted) + ")" if len(quoted) > 1 else quoted[0])
+    if not parts:
+        return None
+    return (" | " if any_term else " & ").join(parts)
+
+
+# ts_rank weights {D, C, B, A}: items D, summary and themes C, keywords B, title A (bm25's order).
+TS_WEIGHTS = "{0.1, 0.3, 0.6, 1.0}"
+
+
+class _Fts:
+    """The full-text engine of one database: SQL fragments for matching, ranking and the
+    index rows, so `SearchIndex` reads the same on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.pg = dialect.is_postgres(engine)
+        self.key = "article_id" if self.pg else "rowid"  # search_fts's article id column
+
+    def query(self, q: str, *, any_term: bool = False, drop_stopwords: bool = False) -> str | None:
+        make = ts_query if self.pg else fts_query
+        return make(q, any_term=any_term, drop_stopwords=drop_stopwords)
+
+    def match(self) -> str:
+        if self.pg:
+            return "search_fts.tsv @@ to_tsquery('simple', :match)"
+        return "search_fts MATCH :match"
+
+    def score(self) -> str:
+        """Lower is better on both (bm25 is negative; ts_rank is negated)."""
+        if self.pg:
+            return f"-ts_rank('{TS_WEIGHTS}', search_fts.tsv, to_tsquery('simple', :match))"
+        return f"bm25(search_fts, {BM25_WEIGHTS})"
+
+    def joined(self, join: str) -> str:
+        if self.pg:
+            return f"FROM search_fts JOIN search_docs d ON d.article_id = search_fts.article_id {join}"
+        # CROSS JOIN keeps the full-text query as the outer loop, run once: with an indexed
+        # filter (language, origin, stars) SQLite would otherwise run MATCH once per row.
+        return f"FROM search_fts CROSS JOIN search_docs d ON d.article_id = search_fts.rowid {join}"
+
+    def insert(self) -> str:
+        if self.pg:
+            return (
+                "INSERT INTO search_fts (article_id, title, summary, keywords, themes, items, tsv) "
+                "VALUES (:id, :title, :summary, :keywords, :themes, :items, "
+                "setweight(to_tsvector('simple', :f_title), 'A') || "
+                "setweight(to_tsvector('simple', :f_keywords), 'B') || "
+                "setweight(to_tsvector('simple', :f_summary || ' ' || :f_themes), 'C') || "
+                "setweight(to_tsvector('simple', :f_items), 'D'))"
+            )
+        return (
+            "INSERT INTO search_fts (rowid, title, summary, keywords, themes, items) "
+            "VALUES (:id, :title, :summary, :keywords, :themes, :items)"
+        )
+
+    def row(self, article_id: int, cols: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": article_id, **cols}
+        if self.pg:
+            # Folded like the query terms: PostgreSQL's 'simple' configuration keeps diacritics.
+            out.update({f"f_{k}": " ".join(_fold(w) for w in _TOKEN.findall(v)) for k, v in cols.items()})
+        return out
+
+
+def _ids(sql: str) -> Any:
+    """A statement whose `:ids` is a list (an IN over any number of ids, on either engine)."""
+    return text(sql).bindparams(bindparam("ids", expanding=True))
 
 
 def _fold(word: str) -> str:
@@ -312,11 +400,14 @@ class SearchIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.fts = _Fts(engine)
         self.version = 0  # bumped whenever sync changed rows: callers key their caches on it
         self._facets: tuple[int, Facets] | None = None
 
     # ----- keeping the index in step -----------------------------------------------------------
     def ensure_triggers(self) -> None:
+        if self.fts.pg:
+            return  # PostgreSQL alters tables in place: the triggers of migration 0006 stay
         with self.engine.begin() as conn:
             for ddl in TRIGGERS:
                 conn.exec_driver_sql(ddl)
@@ -324,7 +415,9 @@ class SearchIndex:
     def reindex_all(self) -> int:
         """Queue every article, then sync (after a restore or a manual edit of the database)."""
         with self.engine.begin() as conn:
-            conn.exec_driver_sql("INSERT OR IGNORE INTO search_dirty (article_id) SELECT id FROM articles")
+            conn.exec_driver_sql(
+                dialect.insert_ignore_sql(conn, "search_dirty", "article_id", "SELECT id FROM articles")
+            )
         return self.sync()
 
     def pending(self) -> bool:
@@ -340,56 +433,58 @@ class SearchIndex:
             with self.engine.begin() as conn:
                 ids = [
                     int(r[0])
-                    for r in conn.exec_driver_sql(
-                        "SELECT article_id FROM search_dirty ORDER BY article_id LIMIT ?", (batch,)
+                    for r in conn.execute(
+                        text("SELECT article_id FROM search_dirty ORDER BY article_id LIMIT :n"), {"n": batch}
                     )
                 ]
                 if not ids:
                     break
                 self._rebuild(conn, ids)
-                marks = ",".join("?" * len(ids))
-                conn.exec_driver_sql(f"DELETE FROM search_dirty WHERE article_id IN ({marks})", tuple(ids))
+                conn.execute(_ids("DELETE FROM search_dirty WHERE article_id IN :ids"), {"ids": ids})
             done += len(ids)
         self.version += 1
         self._facets = None
         return done
 
     def _rebuild(self, conn: Connection, ids: Sequence[int]) -> None:
-        marks = ",".join("?" * len(ids))
-        params = tuple(ids)
-        conn.exec_driver_sql(f"DELETE FROM search_fts WHERE rowid IN ({marks})", params)
-        conn.exec_driver_sql(f"DELETE FROM search_docs WHERE article_id IN ({marks})", params)
-        arts = conn.exec_driver_sql(
-            "SELECT id, text_hash, title, url, published, first_seen, language, origin_label "
-            f"FROM articles WHERE id IN ({marks}) AND status = 'analyzed' AND text_hash IS NOT NULL",
+        params = {"ids": list(ids)}
+        conn.execute(_ids(f"DELETE FROM search_fts WHERE {self.fts.key} IN :ids"), params)
+        conn.execute(_ids("DELETE FROM search_docs WHERE article_id IN :ids"), params)
+        arts = conn.execute(
+            _ids(
+                "SELECT id, text_hash, title, url, published, first_seen, language, origin_label "
+                "FROM articles WHERE id IN :ids AND status = 'analyzed' AND text_hash IS NOT NULL"
+            ),
             params,
         ).all()
         if not arts:
             return
-        hashes = tuple({a.text_hash for a in arts})
-        hmarks = ",".join("?" * len(hashes))
+        hashes = sorted({a.text_hash for a in arts})
         best: dict[str, Any] = {}
-        for r in conn.exec_driver_sql(
-            "SELECT id, text_hash, title, summary, keywords, themes, category, type, language "
-            f"FROM analyses WHERE text_hash IN ({hmarks}) ORDER BY id",
-            hashes,
+        for r in conn.execute(
+            text(
+                "SELECT id, text_hash, title, summary, keywords, themes, category, type, language "
+                "FROM analyses WHERE text_hash IN :hashes ORDER BY id"
+            ).bindparams(bindparam("hashes", expanding=True)),
+            {"hashes": hashes},
         ):
             best[r.text_hash] = r  # the newest analysis per text, as Store.views picks
-        analysis_ids = tuple(r.id for r in best.values())
+        analysis_ids = [r.id for r in best.values()]
         items: dict[int, list[Any]] = {}
         if analysis_ids:
-            amarks = ",".join("?" * len(analysis_ids))
-            for it in conn.exec_driver_sql(
-                "SELECT analysis_id, name, description, change, ten_year, driving_force, evidence, "
-                "evidence_found, relevancy, dimension, horizon "
-                f"FROM items WHERE analysis_id IN ({amarks}) ORDER BY analysis_id, position",
-                analysis_ids,
+            for it in conn.execute(
+                _ids(
+                    "SELECT analysis_id, name, description, change, ten_year, driving_force, evidence, "
+                    "evidence_found, relevancy, dimension, horizon "
+                    "FROM items WHERE analysis_id IN :ids ORDER BY analysis_id, position"
+                ),
+                {"ids": analysis_ids},
             ):
                 items.setdefault(it.analysis_id, []).append(it)
         import json
 
         docs: list[dict[str, Any]] = []
-        fts: list[tuple[Any, ...]] = []
+        fts: list[dict[str, Any]] = []
         for a in arts:
             an = best.get(a.text_hash)
             if an is None:
@@ -423,13 +518,15 @@ class SearchIndex:
             )
             title = an.title if not a.title or a.title == an.title else f"{an.title} — {a.title}"
             fts.append(
-                (
+                self.fts.row(
                     a.id,
-                    _index_text(title),
-                    _index_text(an.summary),
-                    _index_text(*keywords),
-                    _index_text(*themes),
-                    items_text,
+                    {
+                        "title": _index_text(title),
+                        "summary": _index_text(an.summary),
+                        "keywords": _index_text(*keywords),
+                        "themes": _index_text(*themes),
+                        "items": items_text,
+                    },
                 )
             )
         if docs:
@@ -443,11 +540,7 @@ class SearchIndex:
                 ),
                 docs,
             )
-            conn.exec_driver_sql(
-                "INSERT INTO search_fts (rowid, title, summary, keywords, themes, items) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                fts,
-            )
+            conn.execute(text(self.fts.insert()), fts)
 
     # ----- reading ----------------------------------------------------------------------------
     def _where(self, f: ArticleFilter) -> tuple[list[str], dict[str, Any]]:
@@ -463,13 +556,13 @@ class SearchIndex:
             cond.append("d.origin = :origin")
             p["origin"] = f.origin
         if f.theme:
-            cond.append("instr(d.themes, :theme) > 0")
+            cond.append(dialect.contains(self.engine, "d.themes", ":theme"))
             p["theme"] = "|" + f.theme.strip().casefold().replace("|", "/") + "|"
         if f.dimension:
-            cond.append("instr(d.dimensions, :dimension) > 0")
+            cond.append(dialect.contains(self.engine, "d.dimensions", ":dimension"))
             p["dimension"] = "|" + f.dimension.strip().casefold() + "|"
         if f.horizon:
-            cond.append("instr(d.horizons, :horizon) > 0")
+            cond.append(dialect.contains(self.engine, "d.horizons", ":horizon"))
             p["horizon"] = "|" + f.horizon.strip().upper() + "|"
         if f.min_relevancy is not None:
             cond.append("d.relevancy >= :min_relevancy")
@@ -485,24 +578,24 @@ class SearchIndex:
         elif f.evidence == "missing":
             cond.append("d.unverified > 0")
         if f.curation == "starred":
-            cond.append("c.starred = 1 AND coalesce(c.hidden, 0) = 0")
+            cond.append("c.starred = true AND coalesce(c.hidden, false) = false")
         elif f.curation == "noted":
             cond.append("c.note IS NOT NULL")
         elif f.curation == "hidden":
-            cond.append("c.hidden = 1")
+            cond.append("c.hidden = true")
         elif f.curation != "all":
-            cond.append("coalesce(c.hidden, 0) = 0")
+            cond.append("coalesce(c.hidden, false) = false")
         return cond, p
 
     def search(self, f: ArticleFilter, *, limit: int = 50, offset: int = 0) -> ResultPage:
         """One page of articles matching the filter, and how many match in all."""
         self.sync()
         cond, p = self._where(f)
-        match = fts_query(f.q) if f.q.strip() else None
+        match = self.fts.query(f.q) if f.q.strip() else None
         cols = (
             "d.article_id, d.title, d.summary, d.date, d.category, d.type, d.language, d.origin, d.url, "
             "d.themes, d.dimensions, d.horizons, d.relevancy, d.items, d.unverified, "
-            "coalesce(c.starred, 0) AS starred, coalesce(c.hidden, 0) AS hidden, c.note AS note"
+            "coalesce(c.starred, false) AS starred, coalesce(c.hidden, false) AS hidden, c.note AS note"
         )
         join = "LEFT JOIN curation_articles c ON c.article_id = d.article_id"
         sort = f.sort or ("relevance" if match else "newest")
@@ -514,19 +607,14 @@ class SearchIndex:
         p.update(limit=max(1, min(limit, 500)), offset=max(0, offset))
         if match:
             p["match"] = match
-            where = " AND ".join(["search_fts MATCH :match", *cond])
-            # CROSS JOIN keeps the full-text query as the outer loop, run once: with an indexed
-            # filter (language, origin, stars) SQLite would otherwise run MATCH once per row.
-            base = (
-                f"FROM search_fts CROSS JOIN search_docs d ON d.article_id = search_fts.rowid {join} "
-                f"WHERE {where}"
-            )
+            where = " AND ".join([self.fts.match(), *cond])
+            base = f"{self.fts.joined(join)} WHERE {where}"
             sql = (
-                f"SELECT d.article_id AS article_id, bm25(search_fts, {BM25_WEIGHTS}) AS score {base} "
+                f"SELECT d.article_id AS article_id, {self.fts.score()} AS score {base} "
                 f"ORDER BY {order} LIMIT :limit OFFSET :offset"
             )
         else:
-            where = " AND ".join(cond) or "1"
+            where = " AND ".join(cond) or "1 = 1"
             base = f"FROM search_docs d {join} WHERE {where}"
             sql = (
                 f"SELECT {cols}, NULL AS snip, 0.0 AS score {base} "
@@ -551,11 +639,14 @@ class SearchIndex:
                              f"WHERE d.article_id IN ({marks})")
                     )
                 }  # fmt: skip
+                key = self.fts.key
                 texts = {
                     int(r[0]): (r[1], r[2], r[3], r[4])
-                    for r in conn.exec_driver_sql(
-                        "SELECT rowid, summary, items, keywords, themes FROM search_fts "
-                        f"WHERE rowid IN ({marks})"
+                    for r in conn.execute(
+                        text(
+                            f"SELECT {key}, summary, items, keywords, themes FROM search_fts "
+                            f"WHERE {key} IN ({marks})"
+                        )
                     )
                 }
                 words = query_words(f.q)
@@ -587,13 +678,15 @@ class SearchIndex:
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), 500):
                 chunk = wanted[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.exec_driver_sql(
-                    "SELECT d.*, coalesce(c.starred, 0) AS starred, coalesce(c.hidden, 0) AS hidden, "
-                    "c.note AS note, NULL AS snip, 0.0 AS score FROM search_docs d "
-                    "LEFT JOIN curation_articles c ON c.article_id = d.article_id "
-                    f"WHERE d.article_id IN ({marks})",
-                    tuple(chunk),
+                rows = conn.execute(
+                    _ids(
+                        "SELECT d.*, coalesce(c.starred, false) AS starred, "
+                        "coalesce(c.hidden, false) AS hidden, c.note AS note, NULL AS snip, 0.0 AS score "
+                        "FROM search_docs d "
+                        "LEFT JOIN curation_articles c ON c.article_id = d.article_id "
+                        "WHERE d.article_id IN :ids"
+                    ),
+                    {"ids": chunk},
                 ).all()
                 out.update({int(r.article_id): self._hit(r) for r in rows})
         return out
@@ -648,25 +741,54 @@ class SearchIndex:
         """Articles whose text shares words with a question (any word, stopwords dropped), best
         first, as (article id, bm25 score; lower is better)."""
         self.sync()
-        match = fts_query(question, any_term=True, drop_stopwords=True)
+        match = self.fts.query(question, any_term=True, drop_stopwords=True)
         if match is None:
             return []
         hidden = (
             ""
             if include_hidden
             else (
-                "AND NOT EXISTS (SELECT 1 FROM curation_articles c WHERE c.article_id = search_fts.rowid "
-                "AND c.hidden = 1)"
+                "AND NOT EXISTS (SELECT 1 FROM curation_articles c "
+                f"WHERE c.article_id = search_fts.{self.fts.key} AND c.hidden = true)"
             )
         )
         sql = (
-            f"SELECT rowid, bm25(search_fts, {BM25_WEIGHTS}) AS score FROM search_fts "
-            f"WHERE search_fts MATCH :match {hidden} ORDER BY score LIMIT :limit"
+            f"SELECT {self.fts.key}, {self.fts.score()} AS score FROM search_fts "
+            f"WHERE {self.fts.match()} {hidden} ORDER BY score, {self.fts.key} LIMIT :limit"
         )
         with self.engine.connect() as conn:
             return [
                 (int(r[0]), float(r[1])) for r in conn.execute(text(sql), {"match": match, "limit": limit})
             ]
+
+    def nearest(
+        self, vector: np.ndarray, limit: int, *, include_hidden: bool = False
+    ) -> list[tuple[int, float]] | None:
+        """Indexed articles closest to `vector` (cosine), best first, found by pgvector's HNSW
+        index; None without pgvector (then `article_vectors` serves an in-process search)."""
+        from horizonscan.store.signatures import SignatureRepo
+
+        self.sync()
+        near = SignatureRepo(self.engine).nearest(vector, max(limit * 4, 40))
+        if near is None:
+            return None
+        if not near:
+            return []
+        cos = dict(near)
+        hidden = (
+            ""
+            if include_hidden
+            else "AND NOT EXISTS (SELECT 1 FROM curation_articles c WHERE c.article_id = d.article_id "
+            "AND c.hidden = true)"
+        )
+        sql = text(
+            "SELECT d.article_id, a.text_hash FROM search_docs d JOIN articles a ON a.id = d.article_id "
+            f"WHERE a.text_hash IN :hashes {hidden} ORDER BY d.article_id"
+        ).bindparams(bindparam("hashes", expanding=True))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sql, {"hashes": list(cos)}).all()
+        hits = sorted(((int(a), cos[h]) for a, h in rows), key=lambda t: (-t[1], t[0]))
+        return hits[:limit]
 
     def article_vectors(self, *, include_hidden: bool = False) -> tuple[list[int], np.ndarray]:
         """(article ids, one L2-normalised row each) of indexed articles that have a signature."""
@@ -676,7 +798,7 @@ class SearchIndex:
             if include_hidden
             else (
                 "WHERE NOT EXISTS (SELECT 1 FROM curation_articles c WHERE c.article_id = d.article_id "
-                "AND c.hidden = 1)"
+                "AND c.hidden = true)"
             )
         )
         ids: list[int] = []

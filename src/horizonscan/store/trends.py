@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from horizonscan.store import dialect
 from horizonscan.store.schema import (
     AnalysisRow,
     ArticleRow,
@@ -129,7 +129,7 @@ _CURRENT = (
 
 
 class TrendRepository:
-    """The trends aggregate over the shared engine (no methods on the big Store class)."""
+    """The trends aggregate over the shared engine (`store.trends`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -140,7 +140,7 @@ class TrendRepository:
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
-            cur.execute(sql, tuple(params))
+            cur.execute(dialect.driver_sql(self.engine, sql), tuple(params))
             rows = list(cur.fetchall())
             cur.close()
             return rows
@@ -307,7 +307,7 @@ class TrendRepository:
                     conn.execute(delete(TrendMemberRow).where(TrendMemberRow.item_id.in_(part)))
             if changes.trends:
                 values = [self._trend_values(r) for r in changes.trends]
-                stmt = sqlite_insert(TrendRow).values(created_at=utcnow())
+                stmt = dialect.insert(conn, TrendRow).values(created_at=utcnow())
                 keep = {"id", "created_at"}
                 upsert = stmt.on_conflict_do_update(
                     index_elements=[TrendRow.id],
@@ -317,7 +317,7 @@ class TrendRepository:
                     conn.execute(upsert, values[i : i + CHUNK])
             if changes.members:
                 now = utcnow()
-                stmt = sqlite_insert(TrendMemberRow)
+                stmt = dialect.insert(conn, TrendMemberRow)
                 upsert = stmt.on_conflict_do_update(
                     index_elements=[TrendMemberRow.item_id], set_={"trend_id": stmt.excluded.trend_id}
                 )
@@ -374,7 +374,7 @@ class TrendRepository:
         ]
         with self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
-                conn.execute(sqlite_insert(ItemVectorRow).on_conflict_do_nothing(), rows[i : i + CHUNK])
+                conn.execute(dialect.insert_ignore(conn, ItemVectorRow), rows[i : i + CHUNK])
 
     # ----- state and reports ----------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -384,8 +384,12 @@ class TrendRepository:
     def set_meta(self, values: dict[str, str]) -> None:
         with self.engine.begin() as conn:
             for key, value in values.items():
-                stmt = sqlite_insert(MetaRow).values(key=f"trends.{key}", value=value)
-                conn.execute(stmt.on_conflict_do_update(index_elements=[MetaRow.key], set_={"value": value}))
+                conn.execute(
+                    dialect.upsert(
+                        conn, MetaRow, keys=["key"], update={"value": value},
+                        values={"key": f"trends.{key}", "value": value},
+                    )
+                )  # fmt: skip
 
     def reports(self, kind: str) -> dict[str, TrendReportRow]:
         with self.engine.connect() as conn:

@@ -3,7 +3,7 @@
     store/ → trends/ → publish/ (publish/trends.py, publish/charts.py), web/
 
 What the CLI and the web app call (all take the open `Store`):
-* `refresh_trends`  — incremental assignment after a batch (publishing.py calls it);
+* `refresh_trends`  — incremental assignment after a batch (jobs/corpus.py calls it);
 * `load_overview`   — every trend as of a date (`TrendsOverview` of `TrendView`s), optionally
                       with members; `filter_trends`, `rank`, `radar` work on it;
 * `trend_detail`    — one trend with its members and its cached interpretation, if any;
@@ -31,7 +31,7 @@ from horizonscan.models import (
     TrendView,
 )
 from horizonscan.similarity.embed import get_embedder
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.schema import AnalysisRow, ArticleRow, ItemRow
 from horizonscan.store.schema_trends import TrendMemberRow
 from horizonscan.store.trends import TrendRepository

@@ -13,7 +13,6 @@ and horizon as of a date (default: the newest document), with members when asked
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection
@@ -36,6 +35,7 @@ from horizonscan.models import (
     TrendStatus,
     TrendView,
 )
+from horizonscan.similarity.cache import text_key
 from horizonscan.similarity.embed import Embedder, l2_normalise
 from horizonscan.store.trends import ItemRecord, TrendChanges, TrendRecord, TrendRepository
 from horizonscan.trends.cluster import TrendClusterer, cluster_all, match_ids
@@ -56,7 +56,9 @@ _EPOCH = datetime(1970, 1, 1)
 
 
 def item_key(embedder: str, text: str) -> str:
-    return hashlib.sha256(f"{embedder}\0{text}".encode()).hexdigest()[:40]
+    """The key an item's vector is stored under: the same as `similarity.cache`'s, so vectors
+    embedded while a batch waits on the provider (or for a story's items) serve trends too."""
+    return text_key(embedder, text)
 
 
 def item_vectors(

@@ -20,7 +20,7 @@ import numpy as np
 from horizonscan.config import Settings
 from horizonscan.models import CitedSource, ExploreHit, ExploreOutput, ExploreReport, TrendMember
 from horizonscan.similarity.embed import Embedder
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.trends import ItemRecord, TrendRepository
 from horizonscan.trends import llm
 from horizonscan.trends.config import TrendSettings

@@ -25,7 +25,7 @@ from horizonscan.models import (
     TrendView,
 )
 from horizonscan.similarity.embed import l2_normalise
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.trends import TrendRepository
 from horizonscan.trends import llm
 from horizonscan.trends.config import TrendSettings

@@ -22,7 +22,7 @@ from horizonscan.analysis.promptset import DEFAULT_PROMPT_SET, build_prompt
 from horizonscan.config import Settings
 from horizonscan.llm.base import ChatRequest, Message
 from horizonscan.models import CheckedPoint, CitedPoint, CitedSource, TrendConnection
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 
 M = TypeVar("M", bound=BaseModel)
 REPAIR_MARK = "=== repair ==="
@@ -116,7 +116,7 @@ async def call(
     from horizonscan.analysis.analyzer import make_analyzer
 
     client = make_analyzer(settings, log=log).client
-    client.on_call = lambda rec: store.record_calls([rec])
+    client.on_call = lambda rec: store.ledger.record_calls([rec])
     try:
         value = await client.structured(req, parse, repair_prompt=repair, purpose=purpose)
     finally:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from horizonscan.config import Settings
 from horizonscan.models import CitedSource, ReviewOutput, ReviewReport, StoryBrief, TrendBrief, TrendView
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.schema import utcnow
 from horizonscan.store.trends import TrendRepository
 from horizonscan.trends import llm

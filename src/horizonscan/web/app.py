@@ -18,7 +18,7 @@ from jinja2 import Environment
 
 from horizonscan import __version__
 from horizonscan.config import Settings
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.web.data import WebData
 from horizonscan.web.render import STATIC, Linker, make_env
 from horizonscan.web.security import (

@@ -26,7 +26,7 @@ from horizonscan.config import Settings
 from horizonscan.llm.base import ConfigurationError
 from horizonscan.llm.client import LLMClient
 from horizonscan.models import AskResult, AskSource, CheckedItem
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.search import STOPWORDS, SearchIndex
 
 TOP_K = 8
@@ -52,9 +52,9 @@ class _VectorCache:
 
     def get(self, store: Store, search: SearchIndex) -> tuple[list[int], np.ndarray]:
         with store.engine.connect() as conn:
-            sig = conn.exec_driver_sql("SELECT count(*), max(rowid) FROM signatures").first()
+            sig = conn.exec_driver_sql("SELECT count(*), max(created_at) FROM signatures").first()
             hidden = conn.exec_driver_sql(
-                "SELECT count(*), max(updated_at) FROM curation_articles WHERE hidden = 1"
+                "SELECT count(*), max(updated_at) FROM curation_articles WHERE hidden = true"
             ).first()
         key = (search.version, tuple(sig or ()), tuple(hidden or ()))
         name = str(store.engine.url)
@@ -81,14 +81,17 @@ def vector_hits(
     """Articles whose vector is close to the question's, best first, above MIN_COSINE."""
     from horizonscan.similarity.embed import get_embedder
 
-    ids, mat = _VECTORS.get(store, search)
-    if not ids:
-        return []
     try:
         embedder = get_embedder(settings.embedder)
         q = embedder.embed([question])[0]
     except (RuntimeError, OSError, ValueError, ImportError):
         return []  # no embeddings (e.g. an unreachable embedding server): full text alone
+    near = search.nearest(q.astype(np.float32), limit)  # PostgreSQL + pgvector: its HNSW index
+    if near is not None:
+        return [(a, s) for a, s in near if s >= MIN_COSINE]
+    ids, mat = _VECTORS.get(store, search)
+    if not ids:
+        return []
     if q.shape[0] != mat.shape[1]:
         return []  # signatures made by another embedder
     sims = mat @ q.astype(np.float32)
@@ -120,7 +123,7 @@ def retrieve(
     top = sorted(scores, key=lambda a: (-scores[a], -a))[:k]
     if not top:
         return []
-    views = {v.id: v for v in store.views(article_ids=top)}
+    views = {v.id: v for v in store.views.articles(article_ids=top)}
     docs = search.docs(top)
     wanted = _words(question)
     sources: list[AskSource] = []
@@ -174,7 +177,7 @@ async def ask_corpus(
         client = (client_factory or _default_client)(settings)
     except ConfigurationError as exc:
         return AskResult(question=question, sources=sources, error=str(exc))
-    client.on_call = lambda rec: store.record_calls([rec])
+    client.on_call = lambda rec: store.ledger.record_calls([rec])
     try:
         return await answer(client, question, sources)
     finally:

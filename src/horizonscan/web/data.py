@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from horizonscan.models import Analysis, CheckedItem, TrendBrief
-from horizonscan.store.curation import Curation, CurationRepo, item_key
-from horizonscan.store.repo import ArticleView, Store
+from horizonscan.models import Analysis, ArticleView, CheckedItem, Curation, TrendBrief, item_key
+from horizonscan.store import Store
+from horizonscan.store.curation import CurationRepo
 from horizonscan.store.search import DocHit, SearchIndex
 
 KINDS: tuple[tuple[str, str], ...] = (
@@ -174,7 +174,7 @@ class WebData:
         with self._lock:
             if self._closest is not None and self._closest[0] == key:
                 return self._closest[1]
-        raw = self.store.meta("closest")
+        raw = self.store.meta.get("closest")
         data = json.loads(raw) if raw else {}
         parsed = {int(k): [(int(a), float(s)) for a, s in v] for k, v in (data.get("closest") or {}).items()}
         with self._lock:
@@ -198,13 +198,13 @@ class WebData:
         return int(sid), members
 
     def article_page(self, article_id: int) -> ArticlePage | None:
-        views = self.store.views(article_ids=[article_id])
+        views = self.store.views.articles(article_ids=[article_id])
         if not views or views[0].analysis is None:
             return None
         view = views[0]
         analysis = view.analysis
         assert analysis is not None
-        doc_row = self.store.document(article_id)
+        doc_row = self.store.articles.document(article_id)
         item_cur = self.curation.items([article_id])
         sections = []
         for kind, label in KINDS:
@@ -223,7 +223,9 @@ class WebData:
         closest: list[Neighbour] = []
         missing = [a for a, _ in closest_ids if a not in docs]
         others = (
-            {v.id: v for v in self.store.views(only_analyzed=False, article_ids=missing)} if missing else {}
+            {v.id: v for v in self.store.views.articles(only_analyzed=False, article_ids=missing)}
+            if missing
+            else {}
         )
         for other, score in closest_ids:
             d = docs.get(other)
@@ -255,21 +257,14 @@ class WebData:
     # ----- stories --------------------------------------------------------------------------
     def _story_titles(self, stories: dict[int, list[int]]) -> dict[int, str]:
         """Synthesized titles (`stories --synthesize`) still valid for the current members."""
-        from horizonscan.publishing import members_hash
+        from horizonscan.jobs.corpus import members_hash
 
         if not stories:
             return {}
         out: dict[int, str] = {}
-        ids = list(stories)
-        with self.store.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for r in conn.exec_driver_sql(
-                    f"SELECT id, title, members_hash FROM stories WHERE id IN ({marks})", tuple(chunk)
-                ):
-                    if r.title and r.members_hash == members_hash(stories[int(r.id)]):
-                        out[int(r.id)] = r.title
+        for sid, r in self.store.stories.story_rows(stories).items():
+            if r.title and r.members_hash == members_hash(stories[sid]):
+                out[sid] = r.title
         return out
 
     def stories(self, min_size: int = 2) -> list[StorySummary]:
@@ -311,7 +306,7 @@ class WebData:
         return out
 
     def story_page(self, story_id: int) -> StoryPage | None:
-        from horizonscan.publishing import build_story_views
+        from horizonscan.jobs.corpus import build_story_views
         from horizonscan.similarity.items import merge_items
 
         with self.store.engine.connect() as conn:
@@ -324,7 +319,7 @@ class WebData:
             ]
         if not members:
             return None
-        views = {v.id: v for v in self.store.views(only_analyzed=False, article_ids=members)}
+        views = {v.id: v for v in self.store.views.articles(only_analyzed=False, article_ids=members)}
         built = build_story_views(self.store, {story_id: members}, views, min_size=1)
         if not built:
             return None
@@ -377,7 +372,7 @@ class WebData:
 
     # ----- usage ----------------------------------------------------------------------------
     def usage(self, recent: int = 50) -> dict[str, Any]:
-        rows = self.store.usage()
+        rows = self.store.ledger.usage()
         keys = ("calls", "ok", "failed", "input_tokens", "output_tokens", "cost_usd")
         total = {k: sum(r[k] for r in rows) for k in keys}
         calls = []

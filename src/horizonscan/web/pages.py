@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from horizonscan.store.curation import Curation
+from horizonscan.models import Curation
 from horizonscan.web.app import check_csrf, page, state_of
 from horizonscan.web.filters import local_path, page_number, parse_filter
 

@@ -19,6 +19,7 @@ from horizonscan.config import Settings
 from horizonscan.llm.base import ConfigurationError
 from horizonscan.models import (
     CitedSource,
+    Curation,
     ExploreReport,
     RadarView,
     ReviewReport,
@@ -26,9 +27,10 @@ from horizonscan.models import (
     TrendInterpretation,
     TrendsOverview,
     TrendView,
+    item_key,
 )
-from horizonscan.store.curation import Curation, CurationRepo, item_key
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
+from horizonscan.store.curation import CurationRepo
 
 EMPTY_TRENDS = "No trends yet: run `horizonscan trends` to group the corpus's items into trends."
 STATUSES = ("strong", "emerging", "weak", "fading", "noise")

@@ -1,5 +1,9 @@
 """similarity and stories
 
+On PostgreSQL with the pgvector extension available, article embeddings are also kept in
+`article_embeddings` (a `vector` column; HNSW indexes per dimension are made as vectors arrive,
+see store/dialect.py), where nearest-neighbour search runs.
+
 Revision ID: 0003
 Revises: 0002
 """
@@ -69,9 +73,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("story_members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_story_members_story_id"), ["story_id"], unique=False)
+    if op.get_bind().dialect.name == "postgresql" and _pgvector():
+        op.execute(
+            "CREATE TABLE article_embeddings (text_hash VARCHAR(64) PRIMARY KEY "
+            "REFERENCES signatures (text_hash) ON DELETE CASCADE, dim INTEGER NOT NULL, "
+            "embedding vector NOT NULL)"
+        )
+
+
+def _pgvector() -> bool:
+    """Whether the `vector` extension is (or can be) installed in this database."""
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).first():
+        return True
+    if not bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).first():
+        return False
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+    except sa.exc.DBAPIError:
+        return False  # not allowed for this role: embeddings stay in the signatures' blobs
+    return True
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS article_embeddings")
     with op.batch_alter_table("story_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_story_members_story_id"))
 

@@ -6,6 +6,10 @@ article whose analysis or metadata changes into `search_dirty`; `SearchIndex.syn
 web app and the static site before they read) rebuilds just those rows. Every existing article
 starts in the queue, so the first sync indexes the corpus.
 
+On PostgreSQL the same queue is filled by PL/pgSQL triggers, and `search_fts` is a table with a
+`tsvector` column under a GIN index (written by `SearchIndex.sync`, which folds case and
+diacritics as FTS5 does).
+
 Revision ID: 0006
 Revises: 0005
 """
@@ -39,6 +43,40 @@ TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS search_dirty_article_delete AFTER DELETE ON articles BEGIN
         INSERT INTO search_dirty (article_id) SELECT OLD.id
         WHERE NOT EXISTS (SELECT 1 FROM search_dirty WHERE article_id = OLD.id); END""",
+)
+
+
+# PostgreSQL: one trigger function per queueing rule (ON CONFLICT makes each insert idempotent).
+PG_TRIGGERS = (
+    """CREATE OR REPLACE FUNCTION search_dirty_analysis() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO search_dirty (article_id) SELECT id FROM articles
+        WHERE text_hash = (CASE WHEN TG_OP = 'DELETE' THEN OLD.text_hash ELSE NEW.text_hash END)
+        ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER search_dirty_analysis AFTER INSERT OR DELETE ON analyses
+        FOR EACH ROW EXECUTE FUNCTION search_dirty_analysis()""",
+    """CREATE OR REPLACE FUNCTION search_dirty_item() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO search_dirty (article_id)
+        SELECT ar.id FROM articles ar JOIN analyses an ON an.text_hash = ar.text_hash
+        WHERE an.id = NEW.analysis_id ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER search_dirty_item_update AFTER UPDATE ON items
+        FOR EACH ROW EXECUTE FUNCTION search_dirty_item()""",
+    """CREATE OR REPLACE FUNCTION search_dirty_article() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO search_dirty (article_id)
+        VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END) ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER search_dirty_article_update
+        AFTER UPDATE OF status, text_hash, title, url, published, language, origin_label ON articles
+        FOR EACH ROW EXECUTE FUNCTION search_dirty_article()""",
+    """CREATE TRIGGER search_dirty_article_delete AFTER DELETE ON articles
+        FOR EACH ROW EXECUTE FUNCTION search_dirty_article()""",
 )
 
 
@@ -96,6 +134,17 @@ def upgrade() -> None:
     op.create_index("ix_search_docs_language", "search_docs", ["language"])
     op.create_index("ix_search_docs_origin", "search_docs", ["origin"])
     op.execute("CREATE TABLE search_dirty (article_id INTEGER PRIMARY KEY)")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE TABLE search_fts (article_id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
+            "summary TEXT NOT NULL, keywords TEXT NOT NULL, themes TEXT NOT NULL, items TEXT NOT NULL, "
+            "tsv tsvector NOT NULL)"
+        )
+        op.execute("CREATE INDEX ix_search_fts_tsv ON search_fts USING gin (tsv)")
+        for ddl in PG_TRIGGERS:
+            op.execute(ddl)
+        op.execute("INSERT INTO search_dirty (article_id) SELECT id FROM articles ON CONFLICT DO NOTHING")
+        return
     op.execute(
         "CREATE VIRTUAL TABLE search_fts USING fts5("
         "title, summary, keywords, themes, items, tokenize = 'unicode61 remove_diacritics 2')"
@@ -106,14 +155,25 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in (
-        "search_dirty_analysis_insert",
-        "search_dirty_analysis_delete",
-        "search_dirty_item_update",
-        "search_dirty_article_update",
-        "search_dirty_article_delete",
-    ):
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    if op.get_bind().dialect.name == "postgresql":
+        for table, name in (
+            ("analyses", "search_dirty_analysis"),
+            ("items", "search_dirty_item_update"),
+            ("articles", "search_dirty_article_update"),
+            ("articles", "search_dirty_article_delete"),
+        ):
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        for fn in ("search_dirty_analysis", "search_dirty_item", "search_dirty_article"):
+            op.execute(f"DROP FUNCTION IF EXISTS {fn}()")
+    else:
+        for name in (
+            "search_dirty_analysis_insert",
+            "search_dirty_analysis_delete",
+            "search_dirty_item_update",
+            "search_dirty_article_update",
+            "search_dirty_article_delete",
+        ):
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.execute("DROP TABLE IF EXISTS search_fts")
     op.execute("DROP TABLE IF EXISTS search_dirty")
     op.drop_table("search_docs")

@@ -31,13 +31,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from horizonscan.batch_jobs import BatchReport, poll_batches, submit_batch
-from horizonscan.collect import CollectReport, run_collect
 from horizonscan.config import Settings
-from horizonscan.pipeline import RunSummary, run_batch
+from horizonscan.jobs.batch import RunSummary, run_batch
+from horizonscan.jobs.collect import CollectReport, run_collect
+from horizonscan.jobs.provider_batch import BatchReport, poll_batches, submit_batch
 from horizonscan.sources.inputs import Input
+from horizonscan.store import Store
 from horizonscan.store.batches import new_article_sources
-from horizonscan.store.repo import Store
 
 Log = Callable[[str], None]
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -195,7 +195,7 @@ async def run_cycle(
     log: Log | None = None,
 ) -> CycleReport:
     """Collect every saved source, then analyze what is new (or send it to a provider batch)."""
-    specs = [row.spec for row in store.list_sources()]
+    specs = [row.spec for row in store.sources.list_sources()]
     if not specs:
         raise WatchError("no saved sources to watch; add some with: horizonscan sources add URL|PATH")
     started = time.perf_counter()
@@ -260,7 +260,8 @@ def watch(
     """
     log = log or (lambda _msg: None)
     result = WatchResult()
-    lock = WatchLock(lock_path(settings.db))
+    # A server database (postgresql://…) has no file beside it: the lock is in the working folder.
+    lock = WatchLock(lock_path(settings.db_file() or Path("horizonscan.db")))
     lock.acquire(wait=wait_lock, log=log)
     try:
         with _sigterm_as_interrupt():

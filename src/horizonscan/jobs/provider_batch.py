@@ -38,21 +38,21 @@ from pydantic import ValidationError
 
 from horizonscan.analysis.analyzer import Analyzer, make_analyzer, parse_output
 from horizonscan.config import Settings
+from horizonscan.jobs.batch import Batch, BatchOptions, RunSummary, lease_owner, owner_is_gone
+from horizonscan.jobs.corpus import publish_corpus
 from horizonscan.llm.base import ChatRequest
 from horizonscan.llm.batch_api import BatchAPI, BatchAPIError, BatchRequest, ItemResult, make_batch_api
 from horizonscan.llm.client import RESERVE_CHARS_PER_TOKEN, LLMFailure, LLMFatal, describe_invalid
 from horizonscan.llm.limits import BudgetExceeded
 from horizonscan.models import ArticleResult, CallRecord, CallStatus, Document, Origin
-from horizonscan.pipeline import Batch, BatchOptions, RunSummary, lease_owner, owner_is_gone
-from horizonscan.publishing import publish_corpus
 from horizonscan.redact import scrub
 from horizonscan.sources.inputs import Input
+from horizonscan.store import Store
 from horizonscan.store.batches import BatchRepo, NewItem
-from horizonscan.store.repo import Store
 from horizonscan.store.schema_batches import ProviderBatchItemRow, ProviderBatchRow
 
 if TYPE_CHECKING:
-    from horizonscan.collect import Collector
+    from horizonscan.jobs.collect import Collector
 
 Log = Callable[[str], None]
 QUEUED = "queued in batch"
@@ -163,7 +163,7 @@ class BatchEngine:
     def _attach(self) -> None:
         """Route the ordinary (fallback) calls' ledger rows here; `pipeline.Batch` sets its own."""
         self.analyzer.client.on_call = self._on_call
-        self.analyzer.parts = self.store
+        self.analyzer.parts = self.store.analyses
 
     def _on_call(self, rec: CallRecord) -> None:
         if not self.settings.audit and (rec.prompt is not None or rec.response is not None):
@@ -171,7 +171,7 @@ class BatchEngine:
         if rec.status == "ok" and rec.text_hash is not None:
             self._pending.setdefault(rec.text_hash, []).append(rec)  # committed with its analysis
         else:
-            self.store.record_calls([rec], self.run_id)
+            self.store.ledger.record_calls([rec], self.run_id)
         self.report.charge(rec)
 
     def request_for(self, doc: Document) -> ChatRequest:
@@ -414,7 +414,7 @@ class BatchEngine:
             return False
         requests = []
         for item in self.repo.items(row.id):
-            doc = self.store.document(item.article_id) if item.article_id is not None else None
+            doc = self.store.articles.document(item.article_id) if item.article_id is not None else None
             if doc is None or doc.text_hash != item.text_hash:
                 continue
             requests.append(BatchRequest(item.custom_id, self.request_for(doc)))
@@ -463,13 +463,15 @@ class BatchEngine:
         spec = f"{row.provider}:{row.model}"
         prior = self.repo.recorded_call(run_id, item.text_hash)
         if prior is not None:  # recorded by an ingest that died before moving the item on
-            if prior.status == "ok" and self.store.find_analysis(item.text_hash, row.prompt_version, spec):
+            if prior.status == "ok" and self.store.analyses.find_analysis(
+                item.text_hash, row.prompt_version, spec
+            ):
                 self.repo.settle_item(item.id, "done", outcome=result.outcome)
                 self.repo.set_text_status(item.text_hash, "analyzed")
             else:
                 self.repo.settle_item(item.id, "retry", outcome=result.outcome, error=prior.error)
             return 0
-        doc = self.store.document(item.article_id) if item.article_id is not None else None
+        doc = self.store.articles.document(item.article_id) if item.article_id is not None else None
         response = result.response
         tokens_in = response.input_tokens if response else 0
         tokens_out = response.output_tokens if response else 0
@@ -517,7 +519,7 @@ class BatchEngine:
             out = parse_output(response.text)
         except (ValueError, ValidationError) as exc:
             return unusable("invalid", describe_invalid(exc))
-        if self.store.find_analysis(item.text_hash, row.prompt_version, spec) is not None:
+        if self.store.analyses.find_analysis(item.text_hash, row.prompt_version, spec) is not None:
             self.repo.set_text_status(item.text_hash, "analyzed")
             return unusable("ok", "analyzed by another run before the answer came; not used", "stale")
         analysis = self.analyzer.checked(doc, out, chunks=1).model_copy(
@@ -525,7 +527,7 @@ class BatchEngine:
         )
         rec = rec.model_copy(update={"status": "ok"})
         followers = [a for a in self.repo.article_ids_of_text(item.text_hash) if a != item.article_id]
-        analysis.id = self.store.save_analysis(analysis, item.article_id, calls=[rec], run_id=run_id)
+        analysis.id = self.store.analyses.save_analysis(analysis, item.article_id, calls=[rec], run_id=run_id)
         self.report.charge(rec)
         self.repo.settle_item(
             item.id,
@@ -554,7 +556,7 @@ class BatchEngine:
     def _report_followers(self, article_ids: list[int], analysis_id: int | None, note: str) -> None:
         """Articles with the same text as the one analyzed: they share its analysis."""
         for article_id in article_ids:
-            doc = self.store.document(article_id)
+            doc = self.store.articles.document(article_id)
             if doc is not None:
                 self.report.add(
                     ArticleResult(
@@ -569,7 +571,7 @@ class BatchEngine:
                 )
 
     def _ledger(self, rec: CallRecord, run_id: str) -> None:
-        self.store.record_calls([rec], run_id)
+        self.store.ledger.record_calls([rec], run_id)
         self.report.charge(rec)
 
     # ----- fallback ---------------------------------------------------------------------------
@@ -591,7 +593,7 @@ class BatchEngine:
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(item: ProviderBatchItemRow) -> None:
-            doc = self.store.document(item.article_id) if item.article_id is not None else None
+            doc = self.store.articles.document(item.article_id) if item.article_id is not None else None
             if doc is None or doc.text_hash != item.text_hash:
                 self.repo.settle_item(item.id, "stale", expect=("retry",), error="the article changed")
                 return
@@ -613,12 +615,14 @@ class BatchEngine:
         spec, version = self.spec, self.analyzer.prompt_version
         if self.report.stopped or self.report.fatal:
             return "not started"
-        existing = self.store.find_analysis(doc.text_hash, version, spec)
+        existing = self.store.analyses.find_analysis(doc.text_hash, version, spec)
         if existing is not None:
             self.repo.set_text_status(doc.text_hash, "analyzed")
             return "analyzed"
         lease = self.settings.lease_seconds
-        if not self.store.claim_article(article_id, self.owner, seconds=lease, text_hash=doc.text_hash):
+        if not self.store.articles.claim_article(
+            article_id, self.owner, seconds=lease, text_hash=doc.text_hash
+        ):
             return "busy"  # another run or worker is on it: left for the next poll
         try:
             async with sem:
@@ -626,7 +630,7 @@ class BatchEngine:
                     return "not started"
                 analysis = await self.analyzer.analyze(doc)
             followers = [a for a in self.repo.article_ids_of_text(doc.text_hash) if a != article_id]
-            analysis.id = self.store.save_analysis(
+            analysis.id = self.store.analyses.save_analysis(
                 analysis, article_id, run_id=self.run_id, calls=self._pending.pop(doc.text_hash, [])
             )
             self.repo.set_text_status(doc.text_hash, "analyzed")
@@ -651,7 +655,7 @@ class BatchEngine:
             return "not started"
         except LLMFailure as exc:
             reason = scrub(f"{why}; the ordinary call failed too: {exc}")
-            self.store.set_status(article_id, "failed", reason, count_attempt=True)
+            self.store.articles.set_status(article_id, "failed", reason, count_attempt=True)
             self.repo.set_text_status(doc.text_hash, "failed", error=reason)
             self.report.add(
                 ArticleResult(
@@ -665,14 +669,14 @@ class BatchEngine:
             )
             return "failed"
         finally:
-            self.store.release_article(article_id, self.owner)
+            self.store.articles.release_article(article_id, self.owner)
             leftover = self._pending.pop(doc.text_hash, [])
             if leftover:
-                self.store.record_calls(leftover, self.run_id)
+                self.store.ledger.record_calls(leftover, self.run_id)
 
     # ----- results ----------------------------------------------------------------------------
     def _report_failed(self, item: ProviderBatchItemRow, reason: str) -> None:
-        doc = self.store.document(item.article_id) if item.article_id is not None else None
+        doc = self.store.articles.document(item.article_id) if item.article_id is not None else None
         self.report.add(
             ArticleResult(
                 source=doc.source if doc else f"article {item.article_id}",
@@ -746,7 +750,7 @@ async def _collect(
     )
     collector: Collector | None = None
     if any(item.is_url for item in inputs):
-        from horizonscan.collect import Collector, make_fetcher
+        from horizonscan.jobs.collect import Collector, make_fetcher
 
         async with make_fetcher(settings) as fetcher:
             collector = Collector(store, settings, fetcher)

@@ -17,7 +17,7 @@ from horizonscan.analysis.analyzer import parse_output
 from horizonscan.analysis.evidence import normalise, verify
 from horizonscan.llm.client import describe_invalid
 from horizonscan.models import KIND_FIELDS
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.schema import CallRow
 
 # Calls whose answer is an article analysis (the others, e.g. story synthesis, have their own shape).
@@ -40,7 +40,7 @@ def resolve_hashes(store: Store, key: str) -> list[str]:
         if path.exists():
             candidates.append(str(path.resolve()))
     for candidate in candidates:
-        rows = store.find_articles(candidate)
+        rows = store.articles.find_articles(candidate)
         hashes = [r.text_hash for r in rows if r.text_hash]
         if rows:
             return list(dict.fromkeys(hashes))
@@ -82,8 +82,12 @@ def entries(
     store: Store, key: str | None = None, *, last: int = 10, recheck: bool = False
 ) -> list[dict[str, Any]]:
     """The ledger rows for an article (all its calls) or the `last` calls, as plain dicts."""
-    rows = store.calls(text_hashes=resolve_hashes(store, key)) if key is not None else store.calls(last=last)
-    texts = store.texts(r.text_hash for r in rows if r.text_hash) if recheck else {}
+    rows = (
+        store.ledger.calls(text_hashes=resolve_hashes(store, key))
+        if key is not None
+        else store.ledger.calls(last=last)
+    )
+    texts = store.articles.texts(r.text_hash for r in rows if r.text_hash) if recheck else {}
     languages = _languages(store, texts) if recheck else {}
     out = []
     for r in rows:
@@ -116,6 +120,6 @@ def _languages(store: Store, texts: dict[str, str]) -> dict[str, str | None]:
     wanted: Iterable[str] = texts.keys()
     out: dict[str, str | None] = {}
     for h in wanted:
-        rows = store.find_articles(h)
+        rows = store.articles.find_articles(h)
         out[h] = rows[0].language if rows else None
     return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from horizonscan.config import Settings
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 from horizonscan.store.search import ArticleFilter, DocHit, ResultPage
 from horizonscan.web.data import WebData
 from horizonscan.web.render import STATIC, StaticLinker, external_url, make_env

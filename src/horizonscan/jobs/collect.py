@@ -20,7 +20,7 @@ from horizonscan.models import Document, Origin
 from horizonscan.sources.archive import RawArchive
 from horizonscan.sources.discover import DiscoveryResult, FoundLink, discover
 from horizonscan.sources.fetch import Fetcher, FetchError, Kind
-from horizonscan.store.repo import Store
+from horizonscan.store import Store
 
 ARTICLE_KINDS: frozenset[Kind] = frozenset({"html", "pdf", "text"})
 
@@ -124,14 +124,14 @@ class Collector:
         except (ExtractionError, OSError) as exc:
             self._failed(link.url, origin, str(exc), report, out)
             return
-        self.store.upsert_article(doc)
+        self.store.articles.upsert_article(doc)
         report.new += 1
         out.new_articles.append(doc.source)
 
     def _failed(
         self, url: str, origin: Origin, reason: str, report: SourceReport, out: CollectReport
     ) -> None:
-        self.store.record_fetch_failure(url, origin, reason)
+        self.store.articles.record_fetch_failure(url, origin, reason)
         report.errors.append((url, reason))
         out.failed.append((url, reason))
 
@@ -145,7 +145,7 @@ class Collector:
     ) -> CollectReport:
         out = CollectReport()
         for spec in specs:
-            stored = self.store.source_by_spec(spec)
+            stored = self.store.sources.source_by_spec(spec)
             result: DiscoveryResult = await discover(
                 spec,
                 self.fetcher,
@@ -165,8 +165,8 @@ class Collector:
                 errors=list(result.errors),
             )
             out.failed.extend(result.errors)
-            known = self.store.known_sources(link.url for link in result.links)
-            local_known = self.store.known_sources(
+            known = self.store.articles.known_sources(link.url for link in result.links)
+            local_known = self.store.articles.known_sources(
                 str(p) for link in result.links if (p := _file_path(link.url)) is not None
             )
             fresh: list[FoundLink] = []
@@ -178,7 +178,7 @@ class Collector:
                     fresh.append(link)
             await asyncio.gather(*(self._take(link, report, out) for link in fresh))
             if stored is not None:
-                self.store.update_source(
+                self.store.sources.update_source(
                     stored.id,
                     kind=result.kind,
                     etag=result.etag or stored.etag,
