@@ -613,12 +613,16 @@ class _LocalRun:
         text = {"type": "string", "minLength": 12, "maxLength": 200}
         schema = _closed({f: dict(text) for f in fields})
         try:
-            fresh = await self._ask(self.request(note, schema, 300), _parse_distinct(fields, earlier))
+            fresh = await self._ask(self.request(note, schema, 300), _parse_fields(fields))
         except LLMFatal:
             raise  # a dead key or provider stops the batch; only the model's own failures are absorbed
         except LLMFailure:
             return
-        signal.update(fresh)
+        # One call, never re-asked: a small model asked again tends to repeat again (each re-ask
+        # cost a minute in the demo). A value that still repeats another signal's is not taken.
+        signal.update(
+            {f: v for f, v in fresh.items() if not any(_norm(v) == _norm(str(o.get(f, ""))) for o in earlier)}
+        )
 
 
 def _closed(properties: dict[str, Any]) -> dict[str, Any]:
@@ -637,22 +641,6 @@ def _parse_fields(names: Sequence[str]) -> Callable[[str], dict[str, str]]:
         missing = [n for n, v in out.items() if not v]
         if missing:
             raise ValueError(f"missing: {', '.join(missing)}")
-        return out
-
-    return parse
-
-
-def _parse_distinct(
-    names: Sequence[str], others: Sequence[dict[str, Any]]
-) -> Callable[[str], dict[str, str]]:
-    """Like `_parse_fields`, refusing a value that repeats one of `others` (so it is asked again)."""
-    base = _parse_fields(names)
-
-    def parse(text: str) -> dict[str, str]:
-        out = base(text)
-        for name, value in out.items():
-            if any(_norm(value) == _norm(str(o.get(name, ""))) for o in others):
-                raise ValueError(f"{name} repeats another signal's; write one of its own")
         return out
 
     return parse
