@@ -61,10 +61,7 @@ class RunSummary(Tally):
             "fatal": self.fatal,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
-            "llm_calls": self.calls,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": round(self.cost_usd, 6),
+            **self.usage(),
             "stories": self.stories,
             "index": self.index,
         }

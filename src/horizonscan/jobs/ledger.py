@@ -23,6 +23,21 @@ class Tally:
     output_tokens: int = 0
     cost_usd: float = 0.0
 
+    def charge(self, rec: CallRecord) -> None:
+        self.calls += 1
+        self.input_tokens += rec.input_tokens
+        self.output_tokens += rec.output_tokens
+        self.cost_usd += rec.cost_usd
+
+    def usage(self) -> dict[str, object]:
+        """The figures every run summary prints, under the same names."""
+        return {
+            "llm_calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+        }
+
 
 class CallLedger:
     """The `on_call` hook of the LLM client for one run (or one worker)."""
@@ -42,10 +57,7 @@ class CallLedger:
             self._held.setdefault(rec.text_hash, []).append(rec)
         else:
             self.store.ledger.record_calls([rec], self.run_id)
-        self.tally.calls += 1
-        self.tally.input_tokens += rec.input_tokens
-        self.tally.output_tokens += rec.output_tokens
-        self.tally.cost_usd += rec.cost_usd
+        self.tally.charge(rec)
 
     def take(self, text_hash: str) -> list[CallRecord]:
         """The held rows of this text, to be saved with its analysis (they leave the buffer)."""

@@ -40,6 +40,7 @@ from horizonscan.analysis.analyzer import Analyzer, make_analyzer, parse_output
 from horizonscan.config import Settings
 from horizonscan.jobs.batch import Batch, BatchOptions, RunSummary, lease_owner, owner_is_gone
 from horizonscan.jobs.corpus import publish_corpus
+from horizonscan.jobs.ledger import Tally
 from horizonscan.llm.base import ChatRequest
 from horizonscan.llm.batch_api import BatchAPI, BatchAPIError, BatchRequest, ItemResult, make_batch_api
 from horizonscan.llm.client import RESERVE_CHARS_PER_TOKEN, LLMFailure, LLMFatal, describe_invalid
@@ -62,7 +63,7 @@ DEFAULT_POLL_SECONDS = 60.0
 
 
 @dataclass
-class BatchReport:
+class BatchReport(Tally):
     """What a batch command did: per-article results (the last word on each article), the
     batches it created, and what it spent (batch answers and fallback calls alike)."""
 
@@ -72,10 +73,6 @@ class BatchReport:
     fatal: str | None = None
     stopped: str | None = None
     interrupted: bool = False
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
     seconds: float = 0.0
     index: str | None = None
     stories: int = 0
@@ -91,12 +88,6 @@ class BatchReport:
     def queued(self) -> int:
         return sum(1 for r in self.results.values() if _queued(r))
 
-    def charge(self, rec: CallRecord) -> None:
-        self.calls += 1
-        self.input_tokens += rec.input_tokens
-        self.output_tokens += rec.output_tokens
-        self.cost_usd += rec.cost_usd
-
     def as_dict(self) -> dict[str, object]:
         return {
             "queued": self.queued,
@@ -111,10 +102,7 @@ class BatchReport:
             "fatal": self.fatal,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
-            "llm_calls": self.calls,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": round(self.cost_usd, 6),
+            **self.usage(),
             "stories": self.stories,
             "index": self.index,
         }
